@@ -1,0 +1,1 @@
+"""Benchmarks: `tsunagari bench NAME` runs bench/NAME.py (see docs/benchmarks.md)."""

@@ -1,0 +1,45 @@
+"""Staff users, their roles and teams."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from tsunagari.core.roles import Role, role_can
+
+
+class User(AbstractUser):
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.READ_ONLY)
+    display_name = models.CharField(_("display name"), max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self) -> str:
+        return self.display_name or self.get_full_name() or self.username
+
+    def can(self, capability: str) -> bool:
+        if not self.is_active:
+            return False
+        if self.is_superuser:
+            return True
+        return role_can(self.role, capability)
+
+
+class Team(models.Model):
+    class Kind(models.TextChoices):
+        MARKETING = "marketing", _("Marketing")
+        INSIDE_SALES = "inside_sales", _("Inside sales")
+        FIELD_SALES = "field_sales", _("Field sales")
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    members = models.ManyToManyField(User, related_name="teams", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

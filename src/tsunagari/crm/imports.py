@@ -1,0 +1,5 @@
+"""CSV import: placeholder until the import module lands."""
+
+
+def run_due_imports() -> int:
+    return 0

@@ -1,0 +1,9 @@
+"""Top-level URLs: the UI apps, language switching and the health check."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("tsunagari.crm.urls")),
+    path("", include("tsunagari.core.urls")),
+]

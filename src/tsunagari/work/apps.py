@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class WorkConfig(AppConfig):
+    name = "tsunagari.work"
+    label = "work"
+    verbose_name = "Work"

@@ -1,0 +1,42 @@
+"""The worker loop behind `tsunagari worker` and the worker embedded in `tsunagari serve`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.db import close_old_connections
+
+from tsunagari.work.registry import runners
+
+log = logging.getLogger(__name__)
+
+
+def run_once() -> int:
+    """Run every registered kind of work once; the number of items processed in all."""
+    done = 0
+    for name, runner in runners().items():
+        try:
+            done += runner()
+        except Exception:
+            # One kind failing must not stop the others; its rows stay claimable under lease.
+            log.exception("work kind %s failed", name)
+    return done
+
+
+def run_forever(stop: threading.Event, idle_sleep: float = 1.0) -> None:
+    while not stop.is_set():
+        close_old_connections()
+        processed = run_once()
+        if processed == 0:
+            stop.wait(idle_sleep)
+    close_old_connections()
+
+
+def start_in_thread() -> tuple[threading.Thread, threading.Event]:
+    stop = threading.Event()
+    thread = threading.Thread(target=run_forever, args=(stop,), name="tsunagari-worker", daemon=True)
+    thread.start()
+    return thread, stop
+
+
