@@ -1,0 +1,60 @@
+"""The areas of the product in the order a marketer works through them (PRODUCT.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class Area:
+    key: str
+    label: str
+    url_name: str
+    section: str = ""
+
+
+AREAS: tuple[Area, ...] = (
+    Area("dashboard", _("Dashboard"), "core:dashboard"),
+    Area("contacts", _("Contacts"), "crm:contact_list", _("Database")),
+    Area("accounts", _("Accounts"), "crm:account_list"),
+    Area("imports", _("Import"), "crm:import_list"),
+    Area("tracking", _("Tracking"), "core:area", _("Marketing")),
+    Area("segments", _("Segments"), "core:area"),
+    Area("scoring", _("Scoring"), "core:area"),
+    Area("pages", _("Forms & landing pages"), "core:area"),
+    Area("mail", _("Email"), "core:area"),
+    Area("journeys", _("Journeys"), "core:area"),
+    Area("events", _("Seminars"), "core:area"),
+    Area("sales", _("Deals & inside sales"), "core:area", _("Sales")),
+    Area("abm", _("ABM"), "core:area"),
+    Area("analytics", _("Analytics"), "core:area"),
+    Area("settings", _("Settings"), "core:settings", _("Administration")),
+)
+
+# What each area not yet built will do, shown on its empty page.
+UPCOMING: dict[str, str] = {
+    "tracking": _(
+        "Every web visit, email open and click, form, trade show and call on one timeline "
+        "(接点自動管理). Paste one script tag on your site to start."
+    ),
+    "segments": _(
+        "Dynamic and static lists from contact, account and behaviour conditions, kept current."
+    ),
+    "scoring": _(
+        "Behaviour and fit rules, decay and MQL thresholds; every point explained (自動スコア管理)."
+    ),
+    "pages": _(
+        "Progressive forms that ask for BANT step by step, landing pages and dynamic web content."
+    ),
+    "mail": _(
+        "Newsletters and triggered emails to segments, with consent checks, one-click "
+        "unsubscribe and open/click tracking."
+    ),
+    "journeys": _("Scenario emails with waits and branches, dry-run before sending."),
+    "events": _("Seminar registration, reminders and attendance, and how many became deals."),
+    "sales": _("Deals, pipeline, calls and visits, and the inside-sales metrics."),
+    "abm": _("Target accounts, revenue analysis, white space and the three circles."),
+    "analytics": _("Funnel, conversion, velocity and the effect of each content type."),
+}
