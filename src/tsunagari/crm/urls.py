@@ -17,6 +17,7 @@ urlpatterns = [
     path("contacts/<int:pk>/restore/", views.contact_restore, name="contact_restore"),
     path("accounts/", views.account_list, name="account_list"),
     path("accounts/new/", views.account_edit, name="account_create"),
+    path("accounts/search/", views.account_search, name="account_search"),
     path("accounts/export.csv", views_io.account_export, name="account_export"),
     path("accounts/<int:pk>/", views.account_detail, name="account_detail"),
     path("accounts/<int:pk>/edit/", views.account_edit, name="account_edit"),
