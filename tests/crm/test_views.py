@@ -117,7 +117,7 @@ def test_a_duplicate_email_is_refused_with_a_pointer_to_merge(marketer_client):
         "/contacts/new/", {"email": "DUP@example.jp", "lifecycle_stage": "lead"}
     )
     assert response.status_code == 200
-    assert "merge" in str(response.context["form"].errors["email"]).lower()
+    assert "統合" in str(response.context["form"].errors["email"])  # "merge", in Japanese
     assert Contact.objects.count() == 1
 
 
@@ -248,3 +248,14 @@ def test_every_area_in_the_navigation_opens(marketer_client):
     for area in ("tracking", "segments", "scoring", "pages", "mail", "journeys", "events", "sales", "abm", "analytics"):
         assert f"/areas/{area}/" in body
         assert marketer_client.get(f"/areas/{area}/").status_code == 200
+
+
+def test_kana_search_accepts_hiragana_for_katakana_readings(marketer_client):
+    make_contact("sato@example.jp", family_name_kana="サトウ")
+    assert _names(marketer_client.get("/contacts/?q=さとう")) == ["sato@example.jp"]
+
+
+def test_a_percent_sign_in_a_search_is_a_character_not_a_wildcard(marketer_client):
+    make_contact("sato@example.jp", family_name="佐藤")
+    assert _names(marketer_client.get("/contacts/?q=%25")) == []
+    assert _names(marketer_client.get("/contacts/?q=_")) == []

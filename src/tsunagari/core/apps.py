@@ -5,3 +5,6 @@ class CoreConfig(AppConfig):
     name = "tsunagari.core"
     label = "core"
     verbose_name = "Core"
+
+    def ready(self) -> None:
+        from tsunagari.core import lookups  # noqa: F401  (registers field__prefix)

@@ -43,6 +43,11 @@ def normalize_text(value: str | None) -> str:
     return _SPACES.sub(" ", folded).strip()
 
 
+def to_katakana(value: str) -> str:
+    """Hiragana folded to katakana, so さとう finds サトウ (kana is typed either way)."""
+    return "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" else c for c in value)
+
+
 def normalize_company_name(value: str | None) -> str:
     """Key for matching company names: 株式会社/(株)/㈱ and Inc./Co., Ltd. removed, no spaces."""
     text = normalize_text(value)

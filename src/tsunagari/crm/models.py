@@ -104,7 +104,8 @@ class Tag(models.Model):
 
 
 class Contact(models.Model):
-    email = models.EmailField(_("email"), max_length=254, null=True, blank=True)
+    # db_index: on PostgreSQL this adds the pattern-ops index that email prefix search uses.
+    email = models.EmailField(_("email"), max_length=254, null=True, blank=True, db_index=True)
     family_name = models.CharField(_("family name"), max_length=60, blank=True)
     given_name = models.CharField(_("given name"), max_length=60, blank=True)
     family_name_kana = models.CharField(_("family name (kana)"), max_length=60, blank=True)

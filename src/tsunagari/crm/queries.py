@@ -8,7 +8,12 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, QueryDict
 
 from tsunagari.core.models import User
-from tsunagari.core.text import normalize_company_name, normalize_email, normalize_text
+from tsunagari.core.text import (
+    normalize_company_name,
+    normalize_email,
+    normalize_text,
+    to_katakana,
+)
 from tsunagari.crm.choices import AccountLifecycle, ConsentState, LifecycleStage
 from tsunagari.crm.models import LIVE, Account, Contact
 
@@ -97,18 +102,18 @@ def account_filter_from(params: QueryDict) -> AccountFilter:
 def _contact_search(q: str) -> Q:
     """Prefix search that every index can serve: email, name, kana, or company name."""
     if "@" in q:
-        return Q(email__startswith=normalize_email(q))
+        return Q(email__prefix=normalize_email(q))
     key = normalize_text(q).replace(" ", "")
     company = normalize_company_name(q)
-    condition = Q(name_key__startswith=key) | Q(kana_key__startswith=key)
+    condition = Q(name_key__prefix=key) | Q(kana_key__prefix=to_katakana(key))
     if company:
         condition |= Q(
-            account__in=Account.objects.filter(LIVE, name_key__startswith=company).values("pk")[
+            account__in=Account.objects.filter(LIVE, name_key__prefix=company).values("pk")[
                 :COUNT_CAP
             ]
         )
     if key.isascii():
-        condition |= Q(email__startswith=key)
+        condition |= Q(email__prefix=key)
     return condition
 
 
@@ -136,7 +141,7 @@ def accounts_matching(f: AccountFilter) -> QuerySet[Account]:
         if digits.isdigit() and len(digits) == 13:
             qs = qs.filter(corporate_number=digits)
         else:
-            qs = qs.filter(name_key__startswith=normalize_company_name(f.q))
+            qs = qs.filter(name_key__prefix=normalize_company_name(f.q))
     if f.lifecycle:
         qs = qs.filter(lifecycle=f.lifecycle)
     if f.owner:

@@ -11,7 +11,12 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from tsunagari.core.models import User
-from tsunagari.core.text import normalize_company_name, normalize_domain, normalize_text
+from tsunagari.core.text import (
+    normalize_company_name,
+    normalize_domain,
+    normalize_text,
+    to_katakana,
+)
 from tsunagari.crm.choices import ConsentAction, ConsentChannel, ConsentState, LifecycleStage
 from tsunagari.crm.models import (
     Account,
@@ -35,7 +40,7 @@ def name_keys(
 ) -> tuple[str, str]:
     """The stored search/sort keys of a person's name and kana: normalised, no spaces."""
     name = normalize_text(f"{family}{given}").replace(" ", "")
-    kana = normalize_text(f"{family_kana}{given_kana}").replace(" ", "")
+    kana = to_katakana(normalize_text(f"{family_kana}{given_kana}")).replace(" ", "")
     return name[:130], kana[:130]
 
 
