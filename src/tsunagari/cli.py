@@ -1,4 +1,4 @@
-"""The `tsunagari` command: serve, worker, demo, createadmin, bench, and `manage` for Django's own."""
+"""The `tsunagari` command: serve, worker, demo, createadmin, bench, and `manage` (Django's)."""
 
 from __future__ import annotations
 

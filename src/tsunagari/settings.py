@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "tsunagari.core",
     "tsunagari.work",
     "tsunagari.crm",
+    "tsunagari.tracking",
 ]
 
 MIDDLEWARE = [
@@ -79,7 +80,9 @@ def _database() -> dict:
     try:
         config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
     except ValueError as exc:
-        raise ConfigError(f"DATABASE_URL is not a database URL Tsunagari understands: {exc}")
+        raise ConfigError(
+            f"DATABASE_URL is not a database URL Tsunagari understands: {exc}"
+        ) from None
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["CONN_MAX_AGE"] = 0 if url == default_sqlite else config["CONN_MAX_AGE"]
         config["OPTIONS"] = {

@@ -5,5 +5,6 @@ from django.urls import include, path
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("tsunagari.crm.urls")),
+    path("", include("tsunagari.tracking.urls")),
     path("", include("tsunagari.core.urls")),
 ]

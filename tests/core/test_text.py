@@ -33,7 +33,14 @@ def test_every_base_with_its_check_digit_is_valid(base):
 def test_company_names_match_whatever_legal_form_marker_and_width_they_use():
     keys = {
         normalize_company_name(name)
-        for name in ("株式会社つながり", "つながり株式会社", "㈱つながり", "(株)つながり", "（株）つながり", "株式会社 つながり")
+        for name in (
+            "株式会社つながり",
+            "つながり株式会社",
+            "㈱つながり",
+            "(株)つながり",
+            "（株）つながり",
+            "株式会社 つながり",
+        )
     }
     assert keys == {"つながり"}
 

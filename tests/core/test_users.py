@@ -48,8 +48,13 @@ def test_two_first_runs_never_share_a_password(django_user_model):
 def test_an_admin_creates_a_user_with_a_role(admin_client_):
     response = admin_client_.post(
         "/settings/users/new/",
-        {"username": "tanaka", "display_name": "田中", "email": "", "role": "inside_sales",
-         "password": "a very long password"},
+        {
+            "username": "tanaka",
+            "display_name": "田中",
+            "email": "",
+            "role": "inside_sales",
+            "password": "a very long password",
+        },
     )
     assert response.status_code == 302
     assert User.objects.get(username="tanaka").role == Role.INSIDE_SALES

@@ -6,7 +6,9 @@ from tsunagari.crm import services
 from tsunagari.crm.models import Account, Contact
 
 
-def make_account(name: str = "株式会社つながり", domains: tuple[str, ...] = (), **fields) -> Account:
+def make_account(
+    name: str = "株式会社つながり", domains: tuple[str, ...] = (), **fields
+) -> Account:
     return services.account_save(account=Account(name=name, **fields), domains=domains)
 
 

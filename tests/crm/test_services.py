@@ -113,7 +113,10 @@ def test_merging_contacts_keeps_every_piece_of_history(marketer):
     account = make_account()
     keep = make_contact("keep@example.jp", family_name="佐藤", given_name="", tags=["展示会"])
     drop = make_contact(
-        "old@example.jp", given_name="太郎", department="情報システム部", account=account,
+        "old@example.jp",
+        given_name="太郎",
+        department="情報システム部",
+        account=account,
         tags=["セミナー"],
     )
     services.contact_set_lifecycle(contact=drop, to_stage="mql", reason="score")
@@ -141,7 +144,12 @@ def test_a_contact_cannot_be_merged_with_itself():
 
 def test_merging_accounts_moves_contacts_domains_and_the_corporate_number():
     keep = make_account("つながり", domains=("tsunagari.jp",))
-    drop = make_account("株式会社つながり", domains=("tsunagari.co.jp",), corporate_number="7000012050002", employee_count=300)
+    drop = make_account(
+        "株式会社つながり",
+        domains=("tsunagari.co.jp",),
+        corporate_number="7000012050002",
+        employee_count=300,
+    )
     person = make_contact("p@tsunagari.co.jp")
     assert person.account == drop
 
@@ -150,5 +158,8 @@ def test_merging_accounts_moves_contacts_domains_and_the_corporate_number():
     person.refresh_from_db()
     assert person.account == merged
     assert merged.corporate_number == "7000012050002" and merged.employee_count == 300
-    assert set(merged.domains.values_list("domain", flat=True)) == {"tsunagari.jp", "tsunagari.co.jp"}
+    assert set(merged.domains.values_list("domain", flat=True)) == {
+        "tsunagari.jp",
+        "tsunagari.co.jp",
+    }
     assert Account.objects.get(pk=drop.pk).deleted_at is not None

@@ -40,7 +40,9 @@ def test_the_contact_list_makes_the_same_few_queries_for_any_page_size(marketer_
 
 def test_search_finds_contacts_by_kana_name_email_and_company(marketer_client):
     account = make_account("株式会社北斗精機")
-    make_contact("sato@hokuto.jp", family_name_kana="サトウ", given_name_kana="タロウ", account=account)
+    make_contact(
+        "sato@hokuto.jp", family_name_kana="サトウ", given_name_kana="タロウ", account=account
+    )
     make_contact("suzuki@other.jp", family_name="鈴木", family_name_kana="スズキ")
     assert _names(marketer_client.get("/contacts/?q=サトウ")) == ["sato@hokuto.jp"]
     assert _names(marketer_client.get("/contacts/?q=ｻﾄｳ")) == ["sato@hokuto.jp"]
@@ -124,8 +126,12 @@ def test_a_duplicate_email_is_refused_with_a_pointer_to_merge(marketer_client):
 def test_an_invalid_corporate_number_is_refused(marketer_client):
     response = marketer_client.post(
         "/accounts/new/",
-        {"name": "テスト", "corporate_number": "1234567890123", "lifecycle": "prospect",
-         "abm_tier": 0},
+        {
+            "name": "テスト",
+            "corporate_number": "1234567890123",
+            "lifecycle": "prospect",
+            "abm_tier": 0,
+        },
     )
     assert response.status_code == 200
     assert "corporate_number" in response.context["form"].errors
@@ -135,14 +141,24 @@ def test_an_invalid_corporate_number_is_refused(marketer_client):
 def test_an_account_is_created_with_its_domains_and_numbers(marketer_client):
     response = marketer_client.post(
         "/accounts/new/",
-        {"name": "株式会社つながり", "corporate_number": "7000012050002", "lifecycle": "prospect",
-         "abm_tier": 1, "is_target": "on", "employee_count": "１,２００",
-         "domains_text": "https://www.tsunagari.co.jp/\ntsunagari.jp", "prefecture": "13"},
+        {
+            "name": "株式会社つながり",
+            "corporate_number": "7000012050002",
+            "lifecycle": "prospect",
+            "abm_tier": 1,
+            "is_target": "on",
+            "employee_count": "１,２００",
+            "domains_text": "https://www.tsunagari.co.jp/\ntsunagari.jp",
+            "prefecture": "13",
+        },
     )
     assert response.status_code == 302
     account = Account.objects.get()
     assert account.name_key == "つながり" and account.employee_count == 1200
-    assert set(account.domains.values_list("domain", flat=True)) == {"tsunagari.co.jp", "tsunagari.jp"}
+    assert set(account.domains.values_list("domain", flat=True)) == {
+        "tsunagari.co.jp",
+        "tsunagari.jp",
+    }
 
 
 def test_custom_fields_are_validated_by_type(marketer_client):
@@ -150,20 +166,31 @@ def test_custom_fields_are_validated_by_type(marketer_client):
         object_type="contact", key="renewal", label="更新月", field_type="date"
     )
     CustomField.objects.create(
-        object_type="contact", key="product", label="利用製品", field_type="choice",
+        object_type="contact",
+        key="product",
+        label="利用製品",
+        field_type="choice",
         choices=["A", "B"],
     )
     bad = marketer_client.post(
         "/contacts/new/",
-        {"email": "c@example.jp", "lifecycle_stage": "lead", "custom__renewal": "someday",
-         "custom__product": "Z"},
+        {
+            "email": "c@example.jp",
+            "lifecycle_stage": "lead",
+            "custom__renewal": "someday",
+            "custom__product": "Z",
+        },
     )
     assert bad.status_code == 200
     assert {"custom__renewal", "custom__product"} <= set(bad.context["form"].errors)
     good = marketer_client.post(
         "/contacts/new/",
-        {"email": "c@example.jp", "lifecycle_stage": "lead", "custom__renewal": "2027/04/01",
-         "custom__product": "B"},
+        {
+            "email": "c@example.jp",
+            "lifecycle_stage": "lead",
+            "custom__renewal": "2027/04/01",
+            "custom__product": "B",
+        },
     )
     assert good.status_code == 302
     assert Contact.objects.get().custom == {"renewal": "2027-04-01", "product": "B"}
@@ -172,8 +199,15 @@ def test_custom_fields_are_validated_by_type(marketer_client):
 def test_defining_a_choice_field_without_choices_is_refused(marketer_client):
     response = marketer_client.post(
         "/settings/fields/new/",
-        {"object_type": "contact", "label": "製品", "key": "product", "field_type": "choice",
-         "position": 0, "is_active": "on", "choices_text": ""},
+        {
+            "object_type": "contact",
+            "label": "製品",
+            "key": "product",
+            "field_type": "choice",
+            "position": 0,
+            "is_active": "on",
+            "choices_text": "",
+        },
     )
     assert response.status_code == 200
     assert not CustomField.objects.exists()
@@ -225,7 +259,9 @@ def test_account_search_for_the_contact_form_offers_matching_companies(marketer_
 def test_account_list_filters_by_target_and_searches_by_corporate_number(marketer_client):
     make_account("つながり", corporate_number="7000012050002", is_target=True)
     make_account("ほか")
-    assert [a.name for a in marketer_client.get("/accounts/?target=1").context["page"]] == ["つながり"]
+    assert [a.name for a in marketer_client.get("/accounts/?target=1").context["page"]] == [
+        "つながり"
+    ]
     found = marketer_client.get("/accounts/?q=7000012050002").context["page"]
     assert [a.name for a in found] == ["つながり"]
 
@@ -245,7 +281,17 @@ def test_unknown_pages_are_404(marketer_client):
 
 def test_every_area_in_the_navigation_opens(marketer_client):
     body = marketer_client.get("/").content.decode()
-    for area in ("tracking", "segments", "scoring", "pages", "mail", "journeys", "events", "sales", "abm", "analytics"):
+    for area in (
+        "segments",
+        "scoring",
+        "pages",
+        "mail",
+        "journeys",
+        "events",
+        "sales",
+        "abm",
+        "analytics",
+    ):
         assert f"/areas/{area}/" in body
         assert marketer_client.get(f"/areas/{area}/").status_code == 200
 

@@ -20,7 +20,7 @@ AREAS: tuple[Area, ...] = (
     Area("contacts", _("Contacts"), "crm:contact_list", _("Database")),
     Area("accounts", _("Accounts"), "crm:account_list"),
     Area("imports", _("Import"), "crm:import_list"),
-    Area("tracking", _("Tracking"), "core:area", _("Marketing")),
+    Area("tracking", _("Tracking"), "tracking:site_list", _("Marketing")),
     Area("segments", _("Segments"), "core:area"),
     Area("scoring", _("Scoring"), "core:area"),
     Area("pages", _("Forms & landing pages"), "core:area"),
@@ -35,10 +35,6 @@ AREAS: tuple[Area, ...] = (
 
 # What each area not yet built will do, shown on its empty page.
 UPCOMING: dict[str, str] = {
-    "tracking": _(
-        "Every web visit, email open and click, form, trade show and call on one timeline "
-        "(接点自動管理). Paste one script tag on your site to start."
-    ),
     "segments": _(
         "Dynamic and static lists from contact, account and behaviour conditions, kept current."
     ),

@@ -33,8 +33,10 @@ def user_create(
 @transaction.atomic
 def user_update(*, user: User, actor: User) -> User:
     """Save edits to a user; refuses to leave the system without an active administrator."""
-    if user.pk == actor.pk and (not user.is_active or user.role != Role.ADMIN):
-        if not User.objects.filter(role=Role.ADMIN, is_active=True).exclude(pk=user.pk).exists():
+    leaves_admin = user.pk == actor.pk and (not user.is_active or user.role != Role.ADMIN)
+    if leaves_admin:
+        others = User.objects.filter(role=Role.ADMIN, is_active=True).exclude(pk=user.pk)
+        if not others.exists():
             raise CoreError("You are the last active administrator; keep your role and access.")
     user.is_staff = user.role == Role.ADMIN
     user.save()

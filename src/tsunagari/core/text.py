@@ -1,4 +1,4 @@
-"""Japanese text normalisation shared by every app: NFKC, width and case folding, company suffixes."""
+"""Japanese text normalisation shared by every app: NFKC, width and case, company suffixes."""
 
 from __future__ import annotations
 

@@ -57,7 +57,9 @@ class CustomFieldsMixin:
                     widget=forms.CheckboxSelectMultiple,
                 )
             elif definition.field_type == CustomField.Type.DATE:
-                field = forms.CharField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+                field = forms.CharField(
+                    required=False, widget=forms.DateInput(attrs={"type": "date"})
+                )
             else:
                 field = forms.CharField(required=False, max_length=1000)
             field.label = definition.label

@@ -1,4 +1,4 @@
-"""Accounts (companies), contacts (people), custom fields, lifecycle history, consent and imports."""
+"""Accounts (companies), contacts (people), custom fields, lifecycle, consent and imports."""
 
 from __future__ import annotations
 
@@ -86,7 +86,9 @@ class AccountDomain(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["account", "domain"], name="crm_domain_once_per_account")
+            models.UniqueConstraint(
+                fields=["account", "domain"], name="crm_domain_once_per_account"
+            )
         ]
 
     def __str__(self) -> str:
@@ -187,7 +189,9 @@ class Contact(models.Model):
             models.Index(fields=["owner", "-id"], condition=LIVE, name="crm_contact_owner"),
             models.Index(fields=["email_consent", "-id"], condition=LIVE, name="crm_contact_cons"),
             # Sort by last activity (most recent first) in the contact list.
-            models.Index(fields=["-last_activity_at", "-id"], condition=LIVE, name="crm_contact_act"),
+            models.Index(
+                fields=["-last_activity_at", "-id"], condition=LIVE, name="crm_contact_act"
+            ),
             models.Index(fields=["account", "-id"], name="crm_contact_account"),
         ]
 

@@ -1,4 +1,4 @@
-"""Writes of the CRM: every change to accounts, contacts, lifecycle and consent goes through here."""
+"""Writes of the CRM: every change to accounts, contacts, lifecycle and consent goes here."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
@@ -35,9 +34,7 @@ class CrmError(Exception):
     """A request the CRM refuses, with a message for the person who made it."""
 
 
-def name_keys(
-    family: str, given: str, family_kana: str, given_kana: str
-) -> tuple[str, str]:
+def name_keys(family: str, given: str, family_kana: str, given_kana: str) -> tuple[str, str]:
     """The stored search/sort keys of a person's name and kana: normalised, no spaces."""
     name = normalize_text(f"{family}{given}").replace(" ", "")
     kana = to_katakana(normalize_text(f"{family_kana}{given_kana}")).replace(" ", "")
@@ -167,9 +164,7 @@ def contact_set_lifecycle(
 def derived_email_consent(contact_id: int) -> str:
     """The email consent state as the records say: the latest channel-wide record wins."""
     latest = (
-        ConsentRecord.objects.filter(
-            contact_id=contact_id, channel=ConsentChannel.EMAIL, topic=""
-        )
+        ConsentRecord.objects.filter(contact_id=contact_id, channel=ConsentChannel.EMAIL, topic="")
         .order_by("-recorded_at", "-id")
         .values_list("action", flat=True)
         .first()
@@ -223,9 +218,12 @@ def contact_delete(*, contact: Contact, actor: User | None = None) -> None:
 
 @transaction.atomic
 def contact_restore(*, contact: Contact, actor: User | None = None) -> None:
-    if contact.email and Contact.objects.filter(
-        email=contact.email, deleted_at__isnull=True
-    ).exclude(pk=contact.pk).exists():
+    if (
+        contact.email
+        and Contact.objects.filter(email=contact.email, deleted_at__isnull=True)
+        .exclude(pk=contact.pk)
+        .exists()
+    ):
         raise CrmError("Another contact now has this email address; merge them instead.")
     Contact.objects.filter(pk=contact.pk).update(deleted_at=None)
 
@@ -352,14 +350,3 @@ def account_merge(*, keep: Account, drop: Account, actor: User | None = None) ->
         keep.corporate_number = drop_number
     account_save(account=keep, domains=domains, actor=actor)
     return keep
-
-
-def contact_touch_activity(contact_ids: Iterable[int], when) -> int:
-    """Move last_activity_at forward for these contacts (never back); used by the activity stream."""
-    ids = list(contact_ids)
-    if not ids:
-        return 0
-    return Contact.objects.filter(pk__in=ids).filter(
-        Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=when)
-    ).update(last_activity_at=when)
-

@@ -55,7 +55,9 @@ def clean_email(value: str | None) -> str:
     try:
         validate_email(email)
     except ValidationError:
-        raise ValidationError(_("“%(value)s” is not a valid email address.") % {"value": email})
+        raise ValidationError(
+            _("“%(value)s” is not a valid email address.") % {"value": email}
+        ) from None
     return email
 
 
@@ -115,7 +117,9 @@ def clean_integer(value: str | int | None, *, minimum: int = 0) -> int | None:
             raise ValidationError(_("“%(value)s” is not a whole number.") % {"value": value})
         number = int(decimal)
     if number < minimum:
-        raise ValidationError(_("%(value)s is below %(minimum)s.") % {"value": number, "minimum": minimum})
+        raise ValidationError(
+            _("%(value)s is below %(minimum)s.") % {"value": number, "minimum": minimum}
+        )
     if number > 9_000_000_000_000_000:
         raise ValidationError(_("%(value)s is too large.") % {"value": number})
     return number
@@ -131,7 +135,9 @@ def clean_custom_value(field: CustomField, raw: object) -> object:
     if kind == CustomField.Type.TEXT:
         text = str(raw).strip()
         if len(text) > 1000:
-            raise ValidationError(_("%(label)s is longer than 1000 characters.") % {"label": field.label})
+            raise ValidationError(
+                _("%(label)s is longer than 1000 characters.") % {"label": field.label}
+            )
         return text
     if kind == CustomField.Type.NUMBER:
         text = unicodedata.normalize("NFKC", str(raw)).replace(",", "").strip()
@@ -177,7 +183,9 @@ def clean_custom_value(field: CustomField, raw: object) -> object:
             )
         return text
     if kind == CustomField.Type.MULTI_CHOICE:
-        items = raw if isinstance(raw, list) else [p for p in str(raw).replace("、", ";").split(";")]
+        items = (
+            raw if isinstance(raw, list) else [p for p in str(raw).replace("、", ";").split(";")]
+        )
         values = [str(item).strip() for item in items if str(item).strip()]
         unknown = [v for v in values if v not in allowed]
         if unknown:

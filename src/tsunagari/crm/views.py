@@ -32,6 +32,7 @@ from tsunagari.crm.forms import (
     LifecycleForm,
 )
 from tsunagari.crm.models import LIVE, Account, Contact, ContactMerge, CustomField
+from tsunagari.crm.panels import ACCOUNT_PANELS, CONTACT_PANELS
 
 
 class CappedPaginator(Paginator):
@@ -143,6 +144,7 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "consent_form": ConsentForm(),
         "can_edit": request.user.can(Capability.CRM_EDIT),
         "can_merge": request.user.can(Capability.CRM_MERGE),
+        "panels": CONTACT_PANELS,
     }
     return render(request, "crm/contact_detail.html", context)
 
@@ -176,7 +178,9 @@ def contact_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         "current_account": Account.objects.filter(LIVE, pk=account).first()
         if str(account or "").isdigit()
         else None,
-        "cancel_url": reverse("crm:contact_detail", args=[pk]) if pk else reverse("crm:contact_list"),
+        "cancel_url": reverse("crm:contact_detail", args=[pk])
+        if pk
+        else reverse("crm:contact_list"),
     }
     return render(request, "crm/contact_form.html", context)
 
@@ -274,7 +278,8 @@ def contact_delete(request: HttpRequest, pk: int) -> HttpResponse:
     contact = queries.get_contact_for_user(request.user, pk)
     services.contact_delete(contact=contact, actor=request.user)
     messages.success(
-        request, _("%(name)s moved to the trash. You can restore it from there.") % {"name": contact}
+        request,
+        _("%(name)s moved to the trash. You can restore it from there.") % {"name": contact},
     )
     return redirect("crm:contact_list")
 
@@ -320,6 +325,7 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "paginator": paginator,
         "can_edit": request.user.can(Capability.CRM_EDIT),
         "can_merge": request.user.can(Capability.CRM_MERGE),
+        "panels": ACCOUNT_PANELS,
     }
     return render(request, "crm/account_detail.html", context)
 
@@ -407,7 +413,5 @@ def customfield_edit(request: HttpRequest, pk: int | None = None) -> HttpRespons
 def account_search(request: HttpRequest) -> HttpResponse:
     """htmx: accounts whose name starts with q, as choices for the contact form."""
     q = request.GET.get("account_query", "").strip()
-    accounts = (
-        queries.accounts_matching(queries.AccountFilter(q=q, sort="name"))[:10] if q else []
-    )
+    accounts = queries.accounts_matching(queries.AccountFilter(q=q, sort="name"))[:10] if q else []
     return render(request, "crm/partials/account_options.html", {"accounts": accounts, "q": q})

@@ -23,9 +23,8 @@ def claim_one(
     cannot both succeed; the lease lets another worker retake it if this one dies.
     """
     now = timezone.now()
-    touched = (
-        model._default_manager.filter(ready, pk=pk)
-        .update(status=running_status, lease_until=now + lease, attempts=models.F("attempts") + 1)
+    touched = model._default_manager.filter(ready, pk=pk).update(
+        status=running_status, lease_until=now + lease, attempts=models.F("attempts") + 1
     )
     return touched == 1
 

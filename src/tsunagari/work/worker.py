@@ -35,8 +35,8 @@ def run_forever(stop: threading.Event, idle_sleep: float = 1.0) -> None:
 
 def start_in_thread() -> tuple[threading.Thread, threading.Event]:
     stop = threading.Event()
-    thread = threading.Thread(target=run_forever, args=(stop,), name="tsunagari-worker", daemon=True)
+    thread = threading.Thread(
+        target=run_forever, args=(stop,), name="tsunagari-worker", daemon=True
+    )
     thread.start()
     return thread, stop
-
-

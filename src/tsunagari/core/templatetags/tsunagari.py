@@ -21,3 +21,17 @@ def phone(value: str) -> str:
     from tsunagari.crm.validation import format_phone
 
     return format_phone(value)
+
+
+@register.filter
+def get_item(mapping: dict, key: str) -> object:
+    return mapping.get(key)
+
+
+@register.filter
+def seconds(milliseconds: int | None) -> str:
+    """Time on page: 75000 → '1:15'."""
+    if not milliseconds:
+        return ""
+    total = int(milliseconds) // 1000
+    return f"{total // 60}:{total % 60:02d}"

@@ -15,7 +15,9 @@ from tsunagari.core.services import CoreError, user_create
 
 
 class Command(BaseCommand):
-    help = "Create an administrator; the password is asked for or read from TSUNAGARI_ADMIN_PASSWORD."
+    help = (
+        "Create an administrator; the password is asked for or read from TSUNAGARI_ADMIN_PASSWORD."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--username", default="admin")

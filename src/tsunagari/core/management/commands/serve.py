@@ -1,4 +1,4 @@
-"""`tsunagari serve`: migrate, make sure an administrator exists, and serve the app with a worker."""
+"""`tsunagari serve`: migrate, make sure an administrator exists, serve the app and a worker."""
 
 from __future__ import annotations
 
@@ -25,12 +25,13 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: int, no_worker: bool, threads: int, **options):
         from waitress import serve
 
-        from tsunagari.wsgi import application
         from tsunagari.work.worker import start_in_thread
+        from tsunagari.wsgi import application
 
         call_command("migrate", interactive=False, verbosity=0)
         created = first_admin_if_none()
-        url = f"http://{'127.0.0.1' if host in {'0.0.0.0', '::'} else host}:{port}/"
+        shown_host = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
+        url = f"http://{shown_host}:{port}/"
         if created:
             user, password = created
             self.stdout.write(

@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+
+
+class TrackingConfig(AppConfig):
+    name = "tsunagari.tracking"
+    label = "tracking"
+    verbose_name = "Tracking"
+
+    def ready(self) -> None:
+        from tsunagari.crm.panels import Panel, register_account_panel, register_contact_panel
+        from tsunagari.crm.services import register_contact_merge_hook
+        from tsunagari.tracking.consumers import run_consumers
+        from tsunagari.tracking.services import move_touchpoints_on_merge
+        from tsunagari.work.registry import register
+
+        register_contact_merge_hook(move_touchpoints_on_merge)
+        register_contact_panel(Panel("timeline", "tracking:contact_timeline"))
+        register_account_panel(Panel("timeline", "tracking:account_timeline"))
+        register("tracking.consumers", run_consumers)

@@ -1,0 +1,171 @@
+"""Group commit for the collect endpoint: many requests, one transaction, durable before 2xx.
+
+Each request hands its hit to one writer thread and waits. The writer takes everything that
+arrived while it was busy (up to a batch limit), writes it in one transaction — visitors
+upserted, touchpoints appended — and wakes the waiting requests. A request answers 2xx only
+after its hit is committed, so a killed server loses nothing it acknowledged; the batching
+turns thousands of small commits a second into a few dozen large ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+
+from django.db import close_old_connections, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from tsunagari.tracking.collect import KINDS, Hit
+from tsunagari.tracking.models import Touchpoint, Visitor
+from tsunagari.tracking.services import touchpoints_append
+from tsunagari.tracking.sites import account_for_ip
+from tsunagari.tracking.vocabulary import Channel
+
+log = logging.getLogger(__name__)
+
+BATCH_LIMIT = 500
+WAIT_SECONDS = 10.0
+
+
+@dataclass
+class Pending:
+    hit: Hit
+    source: str
+    user_agent: str
+    is_bot: bool
+    ip: str = ""
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+class IngestTimeout(RuntimeError):
+    """The hit was not committed in time; the client should retry."""
+
+
+def write_batch(items: list[Pending]) -> None:
+    """Store a batch of hits in one transaction (visitors first, then touchpoints)."""
+    now = timezone.now()
+    uids = {p.hit.visitor_uid for p in items if p.hit.visitor_uid}
+    with transaction.atomic():
+        visitors = _upsert_visitors(items, uids, now)
+        rows = []
+        for p in items:
+            visitor = visitors.get(p.hit.visitor_uid) if p.hit.visitor_uid else None
+            hit = p.hit
+            props = dict(hit.properties)
+            if hit.event_name:
+                props["event"] = hit.event_name
+            if hit.screen:
+                props["screen"] = hit.screen
+            rows.append(
+                Touchpoint(
+                    contact_id=visitor[1] if visitor else None,
+                    visitor_id=visitor[0] if visitor else None,
+                    account_id=visitor[2] if visitor else None,
+                    type=KINDS[hit.kind],
+                    channel=Channel.WEB,
+                    occurred_at=hit.occurred_at,
+                    received_at=now,
+                    source=p.source[:100],
+                    campaign=hit.utm.get("utm_campaign", ""),
+                    url=hit.url,
+                    path=hit.path,
+                    title=hit.title,
+                    referrer=hit.referrer,
+                    duration_ms=hit.duration_ms,
+                    is_bot=p.is_bot,
+                    properties=props,
+                    **hit.utm,
+                )
+            )
+        touchpoints_append(rows)
+
+
+def _upsert_visitors(
+    items: list[Pending], uids: set[str], now
+) -> dict[str, tuple[int, int | None, int | None]]:
+    """uid → (visitor id, contact id, account id); new visitors created, last_seen moved."""
+    if not uids:
+        return {}
+    known = {
+        uid: (pk, contact, account)
+        for pk, uid, contact, account in Visitor.objects.filter(uid__in=uids).values_list(
+            "pk", "uid", "contact_id", "account_id"
+        )
+    }
+    new = []
+    for p in items:
+        uid = p.hit.visitor_uid
+        if uid and uid not in known and uid not in {v.uid for v in new}:
+            new.append(
+                Visitor(
+                    uid=uid,
+                    first_seen=now,
+                    last_seen=now,
+                    user_agent=p.user_agent[:300],
+                    is_bot=p.is_bot,
+                    # A company known by its IP range counts the anonymous visit on its account.
+                    account_id=account_for_ip(p.ip) if p.ip else None,
+                )
+            )
+    if new:
+        Visitor.objects.bulk_create(new, ignore_conflicts=True)
+        for pk, uid, contact, account in Visitor.objects.filter(
+            uid__in=[v.uid for v in new]
+        ).values_list("pk", "uid", "contact_id", "account_id"):
+            known[uid] = (pk, contact, account)
+    seen = [known[u][0] for u in uids if u in known]
+    Visitor.objects.filter(Q(pk__in=seen), Q(last_seen__lt=now)).update(last_seen=now)
+    return known
+
+
+class GroupCommitWriter:
+    """One thread that commits whatever hits are waiting, in batches."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Pending] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _ensure_running(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="tsunagari-ingest", daemon=True
+                )
+                self._thread.start()
+
+    def submit(self, pending: Pending, timeout: float = WAIT_SECONDS) -> None:
+        """Block until the hit is committed; raises what the write raised, or IngestTimeout."""
+        self._ensure_running()
+        self._queue.put(pending)
+        if not pending.done.wait(timeout):
+            raise IngestTimeout("the hit was not stored in time")
+        if pending.error is not None:
+            raise pending.error
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            batch = [first]
+            while len(batch) < BATCH_LIMIT:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                close_old_connections()
+                write_batch(batch)
+            except BaseException as exc:  # every waiter must hear the outcome
+                log.exception("could not store %d tracking hits", len(batch))
+                for p in batch:
+                    p.error = exc
+            finally:
+                for p in batch:
+                    p.done.set()
+
+
+writer = GroupCommitWriter()

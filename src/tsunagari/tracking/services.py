@@ -1,0 +1,195 @@
+"""Writes to the activity stream: appending touchpoints, identifying visitors, offline touches."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from tsunagari.core.models import User
+from tsunagari.crm.models import Contact
+from tsunagari.tracking.models import CustomTouchpointType, Touchpoint, Visitor
+from tsunagari.tracking.vocabulary import TYPE_CHANNEL, Type
+
+# Any constant shared by every writer of the stream: the PostgreSQL advisory lock taken
+# around touchpoint inserts, so ids become visible in increasing order (see ordered_insert).
+STREAM_LOCK_KEY = 0x7473_6761  # "tsga"
+
+
+class TrackingError(Exception):
+    """A touch that cannot be recorded, with a message for people."""
+
+
+def channel_for(type_key: str) -> str:
+    """The channel of a built-in or custom type; TrackingError for an unknown type."""
+    if type_key in TYPE_CHANNEL:
+        return TYPE_CHANNEL[type_key]
+    custom = CustomTouchpointType.objects.filter(key=type_key).values_list("channel", flat=True)
+    for channel in custom:
+        return channel
+    raise TrackingError(f"Unknown touchpoint type {type_key!r}")
+
+
+def _lock_stream() -> None:
+    """Serialise stream writers on PostgreSQL; SQLite already has one writer at a time.
+
+    A consumer reads `id > cursor` in id order. On PostgreSQL two concurrent transactions can
+    commit ids out of order (101 visible before 100), and a consumer would skip 100 for ever.
+    Holding this lock from before the insert until commit makes visibility follow id order.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [STREAM_LOCK_KEY])
+
+
+def touchpoints_append(rows: Sequence[Touchpoint]) -> list[Touchpoint]:
+    """Append touchpoints to the stream in one insert; the only way touchpoints are written.
+
+    Fills account from the contact when missing, and moves each contact's last activity
+    forward. Must run inside the caller's transaction so the touchpoints commit with the
+    change that caused them.
+    """
+    if not rows:
+        return []
+    if not connection.in_atomic_block:
+        raise TrackingError("touchpoints_append must run inside transaction.atomic()")
+    now = timezone.now()
+    missing_account = {r.contact_id for r in rows if r.contact_id and r.account_id is None}
+    accounts = dict(Contact.objects.filter(pk__in=missing_account).values_list("pk", "account_id"))
+    for row in rows:
+        if row.account_id is None and row.contact_id:
+            row.account_id = accounts.get(row.contact_id)
+        if not row.channel:
+            row.channel = TYPE_CHANNEL.get(row.type, "system")
+        row.received_at = row.received_at or now
+    _lock_stream()
+    created = Touchpoint.objects.bulk_create(rows)
+    latest: dict[int, dt.datetime] = {}
+    for row in rows:
+        if not row.contact_id or row.is_bot:
+            continue
+        if row.contact_id not in latest or row.occurred_at > latest[row.contact_id]:
+            latest[row.contact_id] = row.occurred_at
+    _touch_last_activity(latest)
+    return created
+
+
+def _touch_last_activity(latest: dict[int, dt.datetime]) -> None:
+    """Move last_activity_at forward (never back), one UPDATE per distinct time."""
+    by_time: dict[dt.datetime, list[int]] = {}
+    for contact_id, when in latest.items():
+        by_time.setdefault(when, []).append(contact_id)
+    for when, ids in by_time.items():
+        Contact.objects.filter(pk__in=ids, last_activity_at__lt=when).update(last_activity_at=when)
+        Contact.objects.filter(pk__in=ids, last_activity_at__isnull=True).update(
+            last_activity_at=when
+        )
+
+
+@transaction.atomic
+def visitor_identify(*, visitor: Visitor, contact: Contact, how: str) -> int:
+    """Attach a visitor and all its anonymous history to a contact, in one transaction.
+
+    Returns how many touchpoints were attached. A second device of the same person is a
+    second visitor; both end up on the contact. Re-identifying as another contact moves
+    only what is still anonymous, never history already attached to someone.
+    """
+    now = timezone.now()
+    locked = Visitor.objects.select_for_update().get(pk=visitor.pk)
+    moved = Touchpoint.objects.filter(visitor=locked, contact__isnull=True).update(
+        contact=contact, account=contact.account_id
+    )
+    Visitor.objects.filter(pk=locked.pk).update(
+        contact=contact, identified_at=now, account=contact.account_id or locked.account_id
+    )
+    last = Touchpoint.objects.filter(visitor=locked).aggregate(m=Max("occurred_at"))["m"]
+    touchpoints_append(
+        [
+            Touchpoint(
+                contact=contact,
+                visitor=locked,
+                type=Type.IDENTIFIED,
+                occurred_at=now,
+                source=how,
+                properties={"attached": moved},
+            )
+        ]
+    )
+    if last:
+        _touch_last_activity({contact.pk: last})
+    visitor.contact = contact
+    return moved
+
+
+def move_touchpoints_on_merge(keep: Contact, drop: Contact) -> None:
+    """crm merge hook: the duplicate's touchpoints and visitors now belong to the kept contact."""
+    Touchpoint.objects.filter(contact=drop).update(contact=keep)
+    Visitor.objects.filter(contact=drop).update(contact=keep)
+
+
+@transaction.atomic
+def touch_record_offline(
+    *,
+    contact: Contact,
+    type_key: str,
+    occurred_at: dt.datetime,
+    actor: User | None,
+    title: str = "",
+    note: str = "",
+    campaign: str = "",
+    source: str = "",
+    properties: dict | None = None,
+) -> Touchpoint:
+    """A call, visit, meeting, trade show, card exchange or seminar, recorded by staff."""
+    channel = channel_for(type_key)
+    if occurred_at > timezone.now() + dt.timedelta(minutes=5):
+        raise TrackingError("A touch cannot be recorded in the future.")
+    props = dict(properties or {})
+    if note:
+        props["note"] = note[:2000]
+    (touch,) = touchpoints_append(
+        [
+            Touchpoint(
+                contact=contact,
+                type=type_key,
+                channel=channel,
+                occurred_at=occurred_at,
+                title=title[:300],
+                campaign=campaign[:100],
+                source=(source or (f"staff:{actor.username}" if actor else "staff"))[:100],
+                properties=props,
+                recorded_by=actor,
+            )
+        ]
+    )
+    return touch
+
+
+def touches_for_contacts(
+    *,
+    contact_ids: Iterable[int],
+    type_key: str,
+    occurred_at: dt.datetime,
+    campaign: str,
+    source: str,
+    title: str = "",
+) -> list[Touchpoint]:
+    """One touch per contact (a trade-show list, a seminar roster), appended in one insert."""
+    channel = channel_for(type_key)
+    return touchpoints_append(
+        [
+            Touchpoint(
+                contact_id=cid,
+                type=type_key,
+                channel=channel,
+                occurred_at=occurred_at,
+                campaign=campaign[:100],
+                source=source[:100],
+                title=title[:300],
+            )
+            for cid in contact_ids
+        ]
+    )

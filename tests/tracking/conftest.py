@@ -1,0 +1,23 @@
+import pytest
+
+from tsunagari.tracking.models import TrackedSite
+from tsunagari.tracking.public import limiter
+from tsunagari.tracking.sites import site_cache
+
+ORIGIN = "https://www.example.co.jp"
+UID = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limits():
+    limiter.reset()
+    yield
+    limiter.reset()
+
+
+@pytest.fixture
+def site(db):
+    site = TrackedSite.objects.create(name="コーポレートサイト", origin=ORIGIN)
+    site_cache.reload()
+    yield site
+    site_cache.reload()
