@@ -38,3 +38,7 @@ def main(argv: list[str] | None = None) -> None:
         execute_from_command_line(["tsunagari manage", *rest])
     else:
         execute_from_command_line(["tsunagari", command, *rest])
+
+
+if __name__ == "__main__":
+    main()

@@ -139,6 +139,10 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = UPLOAD_DIR
 
+# Collect endpoint: hits per second one IP address may send (offices share one address).
+TSUNAGARI_COLLECT_RATE = env_int("TSUNAGARI_COLLECT_RATE", 50)
+TSUNAGARI_COLLECT_BURST = env_int("TSUNAGARI_COLLECT_BURST", 200)
+
 # Largest CSV an import accepts; the request body limit follows it.
 TSUNAGARI_IMPORT_MAX_BYTES = env_int("TSUNAGARI_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

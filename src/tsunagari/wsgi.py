@@ -1,8 +1,16 @@
-"""WSGI entry point for any WSGI server (waitress in `tsunagari serve`, gunicorn at scale)."""
+"""WSGI entry point for any WSGI server (waitress in `tsunagari serve`, gunicorn at scale).
+
+The tracking collect endpoint is answered in front of Django: it is the one URL hit on
+every page view of every tracked site, and it needs none of Django's middleware.
+"""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tsunagari.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from tsunagari.tracking.endpoint import CollectFastPath  # noqa: E402  (needs Django set up)
+
+application = CollectFastPath(django_application)

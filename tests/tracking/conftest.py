@@ -1,7 +1,7 @@
 import pytest
 
+from tsunagari.tracking.endpoint import limiter
 from tsunagari.tracking.models import TrackedSite
-from tsunagari.tracking.public import limiter
 from tsunagari.tracking.sites import site_cache
 
 ORIGIN = "https://www.example.co.jp"

@@ -5,7 +5,7 @@ from django.test import Client
 
 from tests.tracking.conftest import ORIGIN, UID
 from tsunagari.core.ratelimit import RateLimiter
-from tsunagari.tracking import public
+from tsunagari.tracking import endpoint
 from tsunagari.tracking.models import Touchpoint, Visitor
 from tsunagari.tracking.sites import site_cache
 
@@ -142,7 +142,7 @@ def test_opt_in_mode_records_nothing_before_consent(site):
 
 
 def test_a_flood_from_one_address_is_cut_off_with_429(site, monkeypatch):
-    monkeypatch.setattr(public, "limiter", RateLimiter(rate=0.001, burst=3))
+    monkeypatch.setattr(endpoint, "limiter", RateLimiter(rate=0.001, burst=3))
     statuses = [send(page_view()).status_code for _ in range(6)]
     assert statuses == [204, 204, 204, 429, 429, 429]
     assert Touchpoint.objects.count() == 3

@@ -133,9 +133,11 @@ def test_the_account_timeline_gathers_everyone_at_the_company(marketer_client):
 def test_the_contact_and_account_pages_load_their_timelines(marketer_client):
     account = make_account()
     contact = make_contact(account=account)
-    assert f'hx-get="/contacts/{contact.pk}/timeline/"' in marketer_client.get(
-        f"/contacts/{contact.pk}/"
-    ).content.decode()
-    assert f'hx-get="/accounts/{account.pk}/timeline/"' in marketer_client.get(
-        f"/accounts/{account.pk}/"
-    ).content.decode()
+    assert (
+        f'hx-get="/contacts/{contact.pk}/timeline/"'
+        in marketer_client.get(f"/contacts/{contact.pk}/").content.decode()
+    )
+    assert (
+        f'hx-get="/accounts/{account.pk}/timeline/"'
+        in marketer_client.get(f"/accounts/{account.pk}/").content.decode()
+    )

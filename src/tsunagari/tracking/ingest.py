@@ -14,13 +14,13 @@ import queue
 import threading
 from dataclasses import dataclass, field
 
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from tsunagari.tracking.collect import KINDS, Hit
 from tsunagari.tracking.models import Touchpoint, Visitor
-from tsunagari.tracking.services import touchpoints_append
+from tsunagari.tracking.services import touchpoints_append_many
 from tsunagari.tracking.sites import account_for_ip
 from tsunagari.tracking.vocabulary import Channel
 
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 500
 WAIT_SECONDS = 10.0
+IDLE_CLOSE_SECONDS = 0.5
 
 
 @dataclass
@@ -81,7 +82,7 @@ def write_batch(items: list[Pending]) -> None:
                     **hit.utm,
                 )
             )
-        touchpoints_append(rows)
+        touchpoints_append_many(rows)
 
 
 def _upsert_visitors(
@@ -149,7 +150,11 @@ class GroupCommitWriter:
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=IDLE_CLOSE_SECONDS)
+            except queue.Empty:
+                connection.close()  # idle: give the database connection back
+                continue
             batch = [first]
             while len(batch) < BATCH_LIMIT:
                 try:

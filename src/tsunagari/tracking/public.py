@@ -13,25 +13,18 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from tsunagari.core.ratelimit import RateLimiter
 from tsunagari.crm.choices import ConsentAction, ConsentChannel, ConsentMethod
 from tsunagari.crm.models import Contact
 from tsunagari.crm.services import consent_record, contact_save
 from tsunagari.crm.validation import clean_email
-from tsunagari.tracking.collect import (
-    CollectError,
-    Hit,
-    is_bot,
-    origin_of,
-    parse_hit,
-    verify_identify,
-)
-from tsunagari.tracking.ingest import IngestTimeout, Pending, writer
+from tsunagari.tracking import endpoint
+from tsunagari.tracking.collect import CollectError, origin_of, parse_hit, verify_identify
+from tsunagari.tracking.endpoint import Reply
 from tsunagari.tracking.models import Touchpoint, Visitor
 from tsunagari.tracking.services import touchpoints_append, visitor_identify
 from tsunagari.tracking.sites import SiteRules, site_cache
@@ -40,22 +33,16 @@ from tsunagari.tracking.vocabulary import Channel, Type
 SNIPPET = (Path(__file__).parent / "static" / "tracking" / "t.js").read_bytes()
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
-# A browser sends a page view and a leave per page; 20/s sustained with bursts of 60 is far
-# above a person and far below a flood.
-limiter = RateLimiter(rate=20.0, burst=60)
 
-
-def _cors(response: HttpResponse, origin: str) -> HttpResponse:
-    response["Access-Control-Allow-Origin"] = origin
-    response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-    response["Access-Control-Allow-Headers"] = "Content-Type"
-    response["Access-Control-Max-Age"] = "86400"
-    response["Vary"] = "Origin"
+def _response(reply: Reply) -> HttpResponse:
+    response = HttpResponse(reply.body, status=reply.status)
+    for name, value in reply.headers():
+        response[name] = value
     return response
 
 
-def _reject(status: int, message: str) -> HttpResponse:
-    return JsonResponse({"error": message}, status=status)
+def _json(data: dict, origin: str, status: int = 200) -> HttpResponse:
+    return _response(Reply(status, json.dumps(data).encode(), origin))
 
 
 def _client_ip(request: HttpRequest) -> str:
@@ -63,13 +50,8 @@ def _client_ip(request: HttpRequest) -> str:
 
 
 def _checked_site(request: HttpRequest) -> tuple[SiteRules | None, HttpResponse | None]:
-    origin = request.headers.get("Origin", "")
-    site = site_cache.get(origin) if origin else None
-    if site is None:
-        return None, _reject(403, "origin not registered")
-    if not limiter.allow(_client_ip(request)):
-        return None, _cors(_reject(429, "too many requests"), origin)
-    return site, None
+    site, refused = endpoint.checked_site(request.headers.get("Origin", ""), _client_ip(request))
+    return site, (_response(refused) if refused else None)
 
 
 def snippet(request: HttpRequest) -> HttpResponse:
@@ -79,50 +61,19 @@ def snippet(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _store(request: HttpRequest, site: SiteRules, hit: Hit) -> HttpResponse | None:
-    """Hand the hit to the group-commit writer; None when stored, else the error response."""
-    user_agent = request.headers.get("User-Agent", "")
-    bot = is_bot(user_agent)
-    if bot and not site.record_bots:
-        return None
-    if site.honour_dnt and request.headers.get("DNT") == "1":
-        return None
-    if site.consent_mode != "always" and not hit.consented:
-        if site.consent_mode == "opt_in":
-            return None  # nothing at all until consent
-        hit.visitor_uid = None  # cookieless: the visit counts, the browser is not followed
-    pending = Pending(
-        hit=hit,
-        source=site.origin,
-        user_agent=user_agent,
-        is_bot=bot,
-        ip=_client_ip(request),
-    )
-    try:
-        writer.submit(pending)
-    except IngestTimeout:
-        return _reject(503, "busy, retry")
-    return None
-
-
 @csrf_exempt
-@require_http_methods(["POST", "OPTIONS"])
 def collect(request: HttpRequest) -> HttpResponse:
-    """One page view, leave or event from the snippet; 204 once it is durably stored."""
-    origin = request.headers.get("Origin", "")
-    if request.method == "OPTIONS":
-        if site_cache.get(origin) is None:
-            return _reject(403, "origin not registered")
-        return _cors(HttpResponse(status=204), origin)
-    site, refused = _checked_site(request)
-    if refused:
-        return refused
-    try:
-        hit = parse_hit(request.body, origin=site.origin)
-    except CollectError as exc:
-        return _cors(_reject(400, str(exc)), origin)
-    failed = _store(request, site, hit)
-    return _cors(failed or HttpResponse(status=204), origin)
+    """The collect endpoint through Django; `tsunagari serve` answers it in front of Django."""
+    return _response(
+        endpoint.collect_reply(
+            method=request.method or "",
+            origin=request.headers.get("Origin", ""),
+            body=request.body,
+            user_agent=request.headers.get("User-Agent", ""),
+            dnt=request.headers.get("DNT") == "1",
+            ip=_client_ip(request),
+        )
+    )
 
 
 @require_http_methods(["GET"])
@@ -132,7 +83,7 @@ def pixel(request: HttpRequest) -> HttpResponse:
     site = site_cache.get(origin) if origin else None
     response = HttpResponse(PIXEL, content_type="image/gif")
     response["Cache-Control"] = "no-store"
-    if site is None or not limiter.allow(_client_ip(request)):
+    if site is None or not endpoint.limiter.allow(_client_ip(request)):
         return response  # an image answers nothing either way: no oracle for probers
     payload = {"k": "pv", "u": request.GET.get("u", ""), "t": request.GET.get("t", "")}
     try:
@@ -140,7 +91,13 @@ def pixel(request: HttpRequest) -> HttpResponse:
     except CollectError:
         return response
     hit.visitor_uid = None
-    _store(request, site, hit)
+    endpoint.store_hit(
+        site,
+        hit,
+        user_agent=request.headers.get("User-Agent", ""),
+        dnt=request.headers.get("DNT") == "1",
+        ip=_client_ip(request),
+    )
     return response
 
 
@@ -156,7 +113,7 @@ def identify(request: HttpRequest) -> HttpResponse:
     """`tsunagari('identify', {email, ts, sig})`: the site's server vouches for who this is."""
     origin = request.headers.get("Origin", "")
     if request.method == "OPTIONS":
-        return collect(request)
+        return collect(request)  # the same preflight answer
     site, refused = _checked_site(request)
     if refused:
         return refused
@@ -165,19 +122,19 @@ def identify(request: HttpRequest) -> HttpResponse:
         raw_email = data["e"]
         email = clean_email(raw_email)
     except (ValueError, KeyError, TypeError, ValidationError):
-        return _cors(_reject(400, "bad identify payload"), origin)
+        return _json({"error": "bad identify payload"}, origin, 400)
     # The site's server signed the address as it holds it; check that, then normalise.
     signed = verify_identify(site.identify_secret, raw_email, data.get("ts"), data.get("sig"))
     if not email or not signed:
-        return _cors(_reject(403, "identify signature does not match"), origin)
+        return _json({"error": "identify signature does not match"}, origin, 403)
     visitor = _visitor(data.get("v"))
     if visitor is None:
-        return _cors(_reject(400, "unknown visitor"), origin)
+        return _json({"error": "unknown visitor"}, origin, 400)
     contact = Contact.objects.filter(email=email, deleted_at__isnull=True).first()
     if contact is None:
         contact = contact_save(contact=Contact(email=email), source=f"identify:{site.origin}")
     visitor_identify(visitor=visitor, contact=contact, how=f"identify:{site.origin}")
-    return _cors(HttpResponse(status=204), origin)
+    return _response(Reply(204, cors_origin=origin))
 
 
 @csrf_exempt
@@ -193,13 +150,13 @@ def form_submit(request: HttpRequest) -> HttpResponse:
         return refused
     origin = site.origin
     if request.POST.get("website"):
-        return _cors(JsonResponse({"ok": True}), origin)  # a bot filled the honeypot
+        return _json({"ok": True}, origin)  # a bot filled the honeypot
     try:
         email = clean_email(request.POST.get("email"))
     except ValidationError:
         email = ""
     if not email:
-        return _cors(_reject(400, "a valid email address is required"), origin)
+        return _json({"error": "a valid email address is required"}, origin, 400)
     with transaction.atomic():
         contact = Contact.objects.filter(email=email, deleted_at__isnull=True).first()
         if contact is None:
@@ -237,4 +194,4 @@ def form_submit(request: HttpRequest) -> HttpResponse:
         visitor = _visitor(request.POST.get("_tsg_vid"))
         if visitor is not None:
             visitor_identify(visitor=visitor, contact=contact, how=f"form:{origin}")
-    return _cors(JsonResponse({"ok": True}), origin)
+    return _json({"ok": True}, origin)

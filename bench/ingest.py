@@ -1,0 +1,282 @@
+"""`tsunagari bench ingest`: the collect endpoint under load, with a server crash mid-run.
+
+A real `tsunagari serve` process (waitress, the group-commit writer) takes page views over
+loopback from load-generator processes, each request exactly what the snippet sends for one
+page view. Part-way through, the server is killed with SIGKILL and started again; clients
+retry what failed. Afterwards every acknowledged (2xx) request must be in the database:
+`lost` counts the acknowledged hits that are not. The baseline is the machine's ceiling for
+the same work: a raw bulk insert of the same number of rows into the same table.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, connections
+from django.utils import timezone
+
+DEFAULT_CONTACTS = 0  # the data set plays no part: ingestion writes into an empty stream
+ORIGIN = "https://bench.example.co.jp"
+CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
+DURATION_S = float(os.environ.get("TSUNAGARI_BENCH_INGEST_SECONDS", "20"))
+CLIENT_PROCESSES = 2
+THREADS_PER_CLIENT = 16
+SERVER_THREADS = 48
+
+
+def log(message: str) -> None:
+    print(f"[bench ingest] {message}", file=sys.stderr, flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _bench_database() -> tuple[str, dict]:
+    """A fresh database for this run on the configured server (SQLite file or PostgreSQL)."""
+    default = connections["default"].settings_dict
+    if connection.vendor == "sqlite":
+        path = Path(settings.DATA_DIR) / "bench" / "ingest.sqlite3"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path}", {**default, "NAME": str(path)}
+    name = "tsunagari_bench_ingest"
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    user = default.get("USER") or "postgres"
+    password = f":{default['PASSWORD']}" if default.get("PASSWORD") else ""
+    host = default.get("HOST") or "127.0.0.1"
+    port = default.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{name}", {**default, "NAME": name}
+
+
+def _point_default_at(config: dict) -> None:
+    connections["default"].close()
+    connections["default"].settings_dict.update(config)
+
+
+def _start_server(database_url: str, port: int) -> subprocess.Popen:
+    # All load comes from 127.0.0.1: lift the per-address limit, which is not what is measured.
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "WARNING",
+        "TSUNAGARI_COLLECT_RATE": "1000000",
+        "TSUNAGARI_COLLECT_BURST": "1000000",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tsunagari.cli",
+            "serve",
+            "--no-worker",
+            "--port",
+            str(port),
+            "--threads",
+            str(SERVER_THREADS),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the server did not start within 60 s")
+
+
+def _client(port: int, stop_at: float, seed: int, results) -> None:
+    """One load-generator process: threads with keep-alive connections, one page view each."""
+    import threading
+
+    latencies: list[float] = []
+    acked = 0
+    failed = 0
+    lock = threading.Lock()
+
+    def worker(index: int) -> None:
+        nonlocal acked, failed
+        uids = [secrets.token_hex(16) for _ in range(20)]
+        conn = None
+        sent = 0
+        while time.monotonic() < stop_at:
+            body = json.dumps(
+                {
+                    "k": "pv",
+                    "v": uids[sent % len(uids)],
+                    "u": f"{ORIGIN}/products/{(seed + index + sent) % 40}?utm_source=bench",
+                    "t": "製品紹介 | Bench",
+                    "r": "https://www.google.com/",
+                    "s": "1920x1080",
+                    "c": 1,
+                }
+            )
+            sent += 1
+            started = time.perf_counter()
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+                conn.request(
+                    "POST",
+                    "/t/collect",
+                    body=body,
+                    headers={"Origin": ORIGIN, "User-Agent": CHROME, "Content-Type": "text/plain"},
+                )
+                response = conn.getresponse()
+                response.read()
+                ok = 200 <= response.status < 300
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn = None
+                time.sleep(0.05)
+            elapsed = time.perf_counter() - started
+            with lock:
+                if ok:
+                    acked += 1
+                    latencies.append(elapsed)
+                else:
+                    failed += 1
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS_PER_CLIENT)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results.put({"acked": acked, "failed": failed, "latencies": latencies})
+
+
+def _ceiling(rows: int) -> float:
+    """Seconds for a raw bulk insert of `rows` page-view rows into the touchpoint table."""
+    now = timezone.now()
+    columns = (
+        "type, channel, occurred_at, received_at, source, campaign, url, path, title, referrer, "
+        "utm_source, utm_medium, utm_campaign, utm_term, utm_content, content_asset, is_bot, "
+        "properties"
+    )
+    row = (
+        "page_view",
+        "web",
+        now,
+        now,
+        ORIGIN,
+        "",
+        f"{ORIGIN}/products/1?utm_source=bench",
+        "/products/1",
+        "製品紹介 | Bench",
+        "https://www.google.com/",
+        "bench",
+        "",
+        "",
+        "",
+        "",
+        "",
+        False,
+        '{"screen": "1920x1080"}',
+    )
+    placeholders = ", ".join(["%s"] * len(row))
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("BEGIN")
+        cursor.executemany(
+            f"INSERT INTO tracking_touchpoint ({columns}) VALUES ({placeholders})",
+            [row] * rows,
+        )
+        cursor.execute("COMMIT")
+    return time.perf_counter() - started
+
+
+def run(*, contacts: int = 0, fresh: bool = False, database: str = "") -> dict:
+    from django.core.management import call_command
+
+    from tsunagari.tracking.models import Touchpoint, TrackedSite
+
+    url, config = _bench_database()
+    _point_default_at(config)
+    log(f"fresh database {config['NAME']}; migrating")
+    call_command("migrate", interactive=False, verbosity=0)
+    TrackedSite.objects.create(name="bench", origin=ORIGIN)
+
+    port = _free_port()
+    server = _start_server(url, port)
+    log(
+        f"server on 127.0.0.1:{port}; {CLIENT_PROCESSES}×{THREADS_PER_CLIENT} clients, {DURATION_S:.0f} s"
+    )
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    started = time.monotonic()
+    stop_at = started + DURATION_S
+    clients = [
+        context.Process(target=_client, args=(port, stop_at, i * 1000, results))
+        for i in range(CLIENT_PROCESSES)
+    ]
+    for c in clients:
+        c.start()
+    time.sleep(DURATION_S * 0.4)
+    log("killing the server (SIGKILL) mid-run")
+    server.send_signal(signal.SIGKILL)
+    server.wait()
+    server = _start_server(url, port)
+    log("server restarted")
+    outcomes = [results.get() for _ in clients]
+    for c in clients:
+        c.join()
+    elapsed = time.monotonic() - started
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+    acked = sum(o["acked"] for o in outcomes)
+    failed = sum(o["failed"] for o in outcomes)
+    latencies = sorted(x for o in outcomes for x in o["latencies"])
+    connections["default"].close()
+    stored = Touchpoint.objects.filter(type="page_view").count()
+    lost = max(0, acked - stored)
+    log(f"acked {acked}, failed {failed}, stored {stored}, lost {lost}")
+    baseline = _ceiling(stored or 1)
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    events_per_s = acked / elapsed
+    ceiling = (stored or 1) / baseline
+    return {
+        "bench": "ingest",
+        "database": connection.vendor,
+        "n": acked,
+        "seconds": round(elapsed, 3),
+        "baseline_seconds": round(baseline, 3),
+        "ratio": round(ceiling / events_per_s, 2),
+        "requests_per_s": round(acked / elapsed, 1),
+        "events_per_s": round(events_per_s, 1),
+        "ceiling_events_per_s": round(ceiling, 1),
+        "p50_ms": round(q[49] * 1000, 2),
+        "p99_ms": round(q[98] * 1000, 2),
+        "acked": acked,
+        "failed_requests": failed,
+        "stored": stored,
+        "lost": lost,
+        "server_restarts": 1,
+    }
