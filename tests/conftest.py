@@ -1,9 +1,15 @@
-"""Shared fixtures: a user per role (personas), logged-in clients, and quick password hashing."""
+"""Shared fixtures: a user per role (personas), logged-in clients, quick password hashing, and
+the services a test may need (Redis, RabbitMQ, the PostgreSQL leg; see docs/testing.md)."""
 
 from __future__ import annotations
 
+import os
+import socket
+
 import pytest
+from django.db import connection
 from django.test import Client
+from django.utils import translation
 
 from tsunagari.core.models import User
 from tsunagari.core.roles import Role
@@ -60,3 +66,75 @@ def marketer_client(marketer) -> Client:
 @pytest.fixture
 def reader_client(reader) -> Client:
     return client_for(reader)
+
+
+# --- The test legs and the services they run against (see docs/testing.md) -------------------
+
+
+def in_ci() -> bool:
+    """True when CI=true: a service a test needs must then be up, never skipped."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    where = db.get("TEST", {}).get("NAME") or f"test_{db.get('NAME')}"
+    leg = os.environ.get("TSUNAGARI_TEST_LEG", "(not set: plain pytest)")
+    return [f"tsunagari: leg {leg}; database {db['ENGINE'].rsplit('.', 1)[-1]} → {where}"]
+
+
+def _port_open(host: str, port: int, timeout: float = 2.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip (or, under CI=true, fail) when a service's port does not accept connections."""
+    if _port_open(host, port):
+        return
+    message = f"{name} is not reachable on {host}:{port}"
+    if in_ci():
+        pytest.fail(f"{message}; CI=true requires it (.ci/run starts it)", pytrace=False)
+    pytest.skip(f"{message} (start it, or run with CI=true to make this an error)")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    require_service("Redis", "127.0.0.1", 6379)
+    return "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def rabbitmq_url() -> str:
+    require_service("RabbitMQ", "127.0.0.1", 5672)
+    return "amqp://guest:guest@127.0.0.1:5672//"
+
+
+@pytest.fixture(autouse=True)
+def _service_markers(request):
+    """`@pytest.mark.redis`, `rabbitmq` and `postgres` declare what a test needs."""
+    node = request.node
+    if node.get_closest_marker("redis"):
+        request.getfixturevalue("redis_url")
+    if node.get_closest_marker("rabbitmq"):
+        request.getfixturevalue("rabbitmq_url")
+    if node.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        # Not a silent gap: under CI=true `make test` always runs the PostgreSQL leg too.
+        pytest.skip("runs in the PostgreSQL leg (DATABASE_URL=postgres://…)")
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language (ja), whatever an earlier test activated.
+
+    A request through the test client leaves its language active in the thread, so without
+    this a test's outcome could depend on which tests ran before it in the same process.
+    """
+    translation.deactivate()
+    yield
+    translation.deactivate()

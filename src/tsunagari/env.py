@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 
@@ -64,12 +65,16 @@ def persistent_secret_key(directory: Path) -> str:
     key_file = directory / "secret_key"
     if key_file.exists():
         return key_file.read_text().strip()
-    key = secrets.token_urlsafe(50)
-    # O_EXCL: two processes starting at once must not write two different keys.
+    # Written to a private temporary file, then linked into place: a second process starting
+    # at the same moment either wins the link or reads the complete key, never a partial one.
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".secret_key.")
     try:
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return key_file.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key)
-    return key
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+        try:
+            os.link(tmp, key_file)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
+    return key_file.read_text().strip()
