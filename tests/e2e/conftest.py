@@ -63,13 +63,14 @@ def app_server(transactional_db) -> Iterator[str]:
     Other threads see what the test commits, so this needs `transactional_db` (a real SQLite
     file or PostgreSQL; tables are emptied after the test).
     """
-    from django.core.wsgi import get_wsgi_application
     from django.db import connections
     from waitress import create_server
 
+    from tsunagari.wsgi import application  # what `tsunagari serve` serves, fast path included
+
     from tsunagari.work.worker import start_in_thread
 
-    server = create_server(get_wsgi_application(), host="127.0.0.1", port=0, threads=4)
+    server = create_server(application, host="127.0.0.1", port=0, threads=4)
     server_thread = threading.Thread(target=server.run, name="e2e-waitress", daemon=True)
     server_thread.start()
     worker_thread, stop_worker = start_in_thread()

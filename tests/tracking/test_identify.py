@@ -134,3 +134,21 @@ def test_merging_contacts_keeps_every_touchpoint(site):
     assert Touchpoint.objects.filter(contact=keep, type="page_view").count() == 1
     assert not Touchpoint.objects.filter(contact=drop).exists()
     assert Visitor.objects.get(uid=UID).contact == keep
+
+
+def test_a_plain_html_form_returns_to_the_page_on_the_same_site(site):
+    response = Client().post(
+        "/t/form",
+        {"email": "a@example.co.jp", "next": f"{ORIGIN}/thanks"},
+        headers={"Origin": ORIGIN, "Accept": "text/html"},
+    )
+    assert response.status_code == 303 and response["Location"] == f"{ORIGIN}/thanks"
+
+
+def test_the_form_never_redirects_to_another_site(site):
+    response = Client().post(
+        "/t/form",
+        {"email": "a@example.co.jp", "next": "https://evil.example.com/phish"},
+        headers={"Origin": ORIGIN, "Accept": "text/html", "Referer": "https://evil.example.com/"},
+    )
+    assert response["Location"] == f"{ORIGIN}/"

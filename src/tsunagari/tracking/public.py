@@ -150,7 +150,7 @@ def form_submit(request: HttpRequest) -> HttpResponse:
         return refused
     origin = site.origin
     if request.POST.get("website"):
-        return _json({"ok": True}, origin)  # a bot filled the honeypot
+        return _after_form(request, origin)  # a bot filled the honeypot: look the same
     try:
         email = clean_email(request.POST.get("email"))
     except ValidationError:
@@ -194,4 +194,16 @@ def form_submit(request: HttpRequest) -> HttpResponse:
         visitor = _visitor(request.POST.get("_tsg_vid"))
         if visitor is not None:
             visitor_identify(visitor=visitor, contact=contact, how=f"form:{origin}")
-    return _json({"ok": True}, origin)
+    return _after_form(request, origin)
+
+
+def _after_form(request: HttpRequest, origin: str) -> HttpResponse:
+    """JSON for a script; for a plain HTML form, back to `next` — only ever on the same site."""
+    if "text/html" not in request.headers.get("Accept", ""):
+        return _json({"ok": True}, origin)
+    target = request.POST.get("next") or request.headers.get("Referer", "")
+    if origin_of(target) != origin:
+        target = origin + "/"  # never an open redirect: the registered site's own pages only
+    response = HttpResponse(status=303)
+    response["Location"] = target
+    return response
