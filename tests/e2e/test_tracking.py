@@ -42,7 +42,7 @@ def customer_site(app_server):
     """A company website on its own origin, serving pages that carry the snippet."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
+        def do_GET(self):
             title = "料金プラン" if self.path.startswith("/pricing") else "製品トップ"
             body = PAGE.format(title=title, app=app_server, site=origin).encode()
             self.send_response(200)
