@@ -222,9 +222,8 @@ def run(*, contacts: int = 0, fresh: bool = False, database: str = "") -> dict:
 
     port = _free_port()
     server = _start_server(url, port)
-    log(
-        f"server on 127.0.0.1:{port}; {CLIENT_PROCESSES}×{THREADS_PER_CLIENT} clients, {DURATION_S:.0f} s"
-    )
+    shape = f"{CLIENT_PROCESSES}×{THREADS_PER_CLIENT}"
+    log(f"server on 127.0.0.1:{port}; {shape} clients, {DURATION_S:.0f} s")
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     started = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import tempfile
@@ -71,10 +72,8 @@ def persistent_secret_key(directory: Path) -> str:
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(50))
-        try:
+        with contextlib.suppress(FileExistsError):  # another process won: use its key
             os.link(tmp, key_file)
-        except FileExistsError:
-            pass
     finally:
         os.unlink(tmp)
     return key_file.read_text().strip()

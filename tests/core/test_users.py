@@ -102,3 +102,10 @@ def test_the_browser_language_is_honoured(marketer):
     client = Client(headers={"accept-language": "en-US,en;q=0.9"})
     client.force_login(marketer)
     assert "コンタクト" not in client.get("/contacts/").content.decode()
+
+
+def test_the_first_run_admin_is_created_when_only_staff_without_admin_rights_exist(make_user):
+    make_user(Role.MARKETING, username="admin")  # e.g. demo staff, or a renamed account
+    created = services.first_admin_if_none()
+    assert created is not None
+    assert created[0].username == "admin2" and created[0].role == Role.ADMIN

@@ -11,6 +11,7 @@ from django.utils import translation
 
 from tsunagari.core.text import corporate_number_check_digit
 from tsunagari.crm import imports
+from tsunagari.crm.imports import cleaning, running, writing
 from tsunagari.crm.models import (
     Account,
     AccountDomain,
@@ -569,11 +570,11 @@ def test_an_import_cannot_opt_back_in_someone_who_opted_out(db):
 def test_a_crash_mid_import_keeps_committed_batches_and_a_retry_finishes_without_duplicates(
     db, monkeypatch
 ):
-    monkeypatch.setattr(imports, "BATCH_SIZE", 4)
+    monkeypatch.setattr(writing, "BATCH_SIZE", 4)
     rows = [["email", "family_name"]] + [[f"p{i}@example.jp", f"名{i}"] for i in range(10)]
     job = upload(csv_bytes(rows))
     imports.import_start(job=job, mapping=job.mapping, consent_basis="", user=None)
-    write = imports._Run.write
+    write = writing.Run.write
     calls = {"n": 0}
 
     def failing_write(self, batch):
@@ -582,7 +583,7 @@ def test_a_crash_mid_import_keeps_committed_batches_and_a_retry_finishes_without
         if calls["n"] == 2:
             raise RuntimeError("disk full")
 
-    monkeypatch.setattr(imports._Run, "write", failing_write)
+    monkeypatch.setattr(writing.Run, "write", failing_write)
     job = imports.import_run(job_id=job.pk)
     assert job.status == ImportJob.Status.FAILED
     assert "disk full" in job.failure
@@ -590,7 +591,7 @@ def test_a_crash_mid_import_keeps_committed_batches_and_a_retry_finishes_without
     assert Contact.objects.count() == 4  # the second batch rolled back whole
     assert LifecycleTransition.objects.count() == 4
 
-    monkeypatch.setattr(imports._Run, "write", write)
+    monkeypatch.setattr(writing.Run, "write", write)
     imports.import_retry(job=job, user=None)
     job = imports.import_run(job_id=job.pk)
     assert job.status == ImportJob.Status.DONE
@@ -600,7 +601,7 @@ def test_a_crash_mid_import_keeps_committed_batches_and_a_retry_finishes_without
 
 
 def test_duplicates_are_still_found_after_a_resume(db, monkeypatch):
-    monkeypatch.setattr(imports, "BATCH_SIZE", 2)
+    monkeypatch.setattr(writing, "BATCH_SIZE", 2)
     data = csv_bytes(
         [["email"], ["a@example.jp"], ["b@example.jp"], ["c@example.jp"], ["a@example.jp"]]
     )
@@ -645,8 +646,8 @@ def test_the_worker_runs_queued_imports(db):
 
 
 def test_the_worker_yields_after_its_time_slice_and_resumes(db, monkeypatch):
-    monkeypatch.setattr(imports, "BATCH_SIZE", 1)
-    monkeypatch.setattr(imports, "WORKER_SLICE_SECONDS", 0)
+    monkeypatch.setattr(writing, "BATCH_SIZE", 1)
+    monkeypatch.setattr(running, "WORKER_SLICE_SECONDS", 0)
     job = upload("contacts_tab.tsv")
     imports.import_start(job=job, mapping=job.mapping, consent_basis="", user=None)
     assert imports.run_due_imports() == 1
@@ -663,7 +664,7 @@ def test_a_cancelled_import_stops_before_its_next_batch(db):
     imports.import_start(job=job, mapping=job.mapping, consent_basis="", user=None)
     assert imports.import_claim(job_id=job.pk)
     imports.import_cancel(job=job, user=None)
-    imports._process(job.pk, max_seconds=None)
+    running.process(job.pk, max_seconds=None)
     assert not Contact.objects.exists()
     assert ImportJob.objects.get().status == ImportJob.Status.CANCELLED
 
@@ -690,7 +691,7 @@ def test_errors_of_a_finished_import_are_matched_back_to_their_rows(db):
 
 
 def test_stored_errors_are_capped_but_the_skipped_count_is_complete(db, monkeypatch):
-    monkeypatch.setattr(imports, "MAX_STORED_ERRORS", 3)
+    monkeypatch.setattr(running, "MAX_STORED_ERRORS", 3)
     rows = [["email"]] + [[f"bad{i}"] for i in range(7)]
     job = import_(csv_bytes(rows))
     assert job.skipped_count == 7
@@ -704,7 +705,7 @@ def test_the_import_reuses_the_dry_runs_reading_of_the_rows(db, monkeypatch):
     def no_second_reading(self, number, cells):
         raise AssertionError("the rows were read again")
 
-    monkeypatch.setattr(imports._Cleaner, "clean", no_second_reading)
+    monkeypatch.setattr(cleaning.Cleaner, "clean", no_second_reading)
     job = run(job)
     assert (job.status, job.created_count, job.skipped_count) == ("done", 6, 5)
     assert set(errors_by_row(job)) == {4, 5, 6, 7, 9}

@@ -66,9 +66,8 @@ def app_server(transactional_db) -> Iterator[str]:
     from django.db import connections
     from waitress import create_server
 
-    from tsunagari.wsgi import application  # what `tsunagari serve` serves, fast path included
-
     from tsunagari.work.worker import start_in_thread
+    from tsunagari.wsgi import application  # what `tsunagari serve` serves, fast path included
 
     server = create_server(application, host="127.0.0.1", port=0, threads=4)
     server_thread = threading.Thread(target=server.run, name="e2e-waitress", daemon=True)

@@ -44,11 +44,18 @@ def user_update(*, user: User, actor: User) -> User:
 
 
 def first_admin_if_none() -> tuple[User, str] | None:
-    """Create an administrator with a random password when there is no user at all."""
-    if User.objects.exists():
+    """Create an administrator with a random password when there is no active one.
+
+    (A demo data set brings staff users but never an administrator who can log in.)
+    """
+    if User.objects.filter(role=Role.ADMIN, is_active=True).exists():
         return None
     password = secrets.token_urlsafe(12)
-    user = user_create(username="admin", password=password, role=Role.ADMIN)
+    username, n = "admin", 1
+    while User.objects.filter(username=username).exists():
+        n += 1
+        username = f"admin{n}"
+    user = user_create(username=username, password=password, role=Role.ADMIN)
     return user, password
 
 

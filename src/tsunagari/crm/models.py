@@ -128,6 +128,7 @@ class Contact(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="contacts",
+        db_index=False,  # crm_contact_account (account, -id) serves every lookup by account
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -217,7 +218,9 @@ class Contact(models.Model):
 class LifecycleTransition(models.Model):
     """Append-only history of a contact's lifecycle stage: from, to, when, by whom and why."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="transitions")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="transitions", db_index=False
+    )  # crm_transition_contact leads with contact
     from_stage = models.CharField(max_length=20, choices=LifecycleStage.choices, blank=True)
     to_stage = models.CharField(max_length=20, choices=LifecycleStage.choices)
     occurred_at = models.DateTimeField(db_index=True)
@@ -239,7 +242,9 @@ class LifecycleTransition(models.Model):
 class ConsentRecord(models.Model):
     """One opt-in or opt-out, exactly as given; never changed, only appended (特定電子メール法)."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consents")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="consents", db_index=False
+    )  # crm_consent leads with contact
     channel = models.CharField(max_length=10, choices=ConsentChannel.choices)
     topic = models.CharField(max_length=60, blank=True)  # blank: the channel as a whole
     action = models.CharField(max_length=10, choices=ConsentAction.choices)
@@ -339,6 +344,9 @@ class ImportJob(models.Model):
     mapping = models.JSONField(default=dict)  # CSV column → field key
     # Consent stated for the whole file (method IMPORT needs a basis to count as opt-in).
     consent_basis = models.CharField(max_length=300, blank=True)
+    # A touch recorded for every contact imported, e.g. the trade show where the cards were
+    # collected: {"type": key, "title": event name, "date": "YYYY-MM-DD"}, or {} for none.
+    touch = models.JSONField(default=dict, blank=True)
     row_count = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPLOADED)
     # Work-queue columns: claimed with a compare-and-set on status and a lease (see work/).

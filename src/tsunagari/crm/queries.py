@@ -8,6 +8,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, QueryDict
 
 from tsunagari.core.models import User
+from tsunagari.core.roles import Capability
 from tsunagari.core.text import (
     normalize_company_name,
     normalize_email,
@@ -15,7 +16,7 @@ from tsunagari.core.text import (
     to_katakana,
 )
 from tsunagari.crm.choices import AccountLifecycle, ConsentState, LifecycleStage
-from tsunagari.crm.models import LIVE, Account, Contact
+from tsunagari.crm.models import LIVE, Account, Contact, ImportJob
 
 # Counts past this are shown as "10,000+": an exact count of a million rows costs more than
 # the page is allowed, and nobody pages that far.
@@ -175,6 +176,16 @@ def get_account_for_user(user: User, pk: int) -> Account:
     try:
         return Account.objects.select_related("owner").get(LIVE, pk=pk)
     except Account.DoesNotExist:
+        raise Http404 from None
+
+
+def get_import_for_user(user: User, pk: int) -> ImportJob:
+    """An import this user may see, or 404; imports are shared by everyone who may import."""
+    if not user.can(Capability.CRM_IMPORT):
+        raise Http404
+    try:
+        return ImportJob.objects.select_related("created_by").get(pk=pk)
+    except ImportJob.DoesNotExist:
         raise Http404 from None
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -9,6 +12,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
@@ -56,7 +60,7 @@ class UploadForm(forms.Form):
 
 
 class MappingForm(forms.Form):
-    """One select per column of the file, and the consent basis for opt-ins."""
+    """A select per column, the consent basis for opt-ins, and a touch for every contact row."""
 
     consent_basis = forms.CharField(
         label=gettext_lazy("Consent basis"),
@@ -86,6 +90,57 @@ class MappingForm(forms.Form):
             self.fields[f"col_{index}"] = forms.ChoiceField(
                 label=header, choices=choices, required=False
             )
+        if job.object_type == CustomField.Object.CONTACT:
+            self._add_touch_fields()
+
+    def _add_touch_fields(self) -> None:
+        self.fields["touch_type"] = forms.ChoiceField(
+            label=_("Kind of touch"),
+            choices=[("", _("— none —")), *imports.touch_kinds()],
+            required=False,
+        )
+        self.fields["touch_title"] = forms.CharField(
+            label=_("Event name"),
+            max_length=imports.TOUCH_TITLE_MAX,
+            required=False,
+            help_text=_("e.g. “Japan IT Week 2026 autumn”; also kept as the campaign."),
+        )
+        self.fields["touch_date"] = forms.DateField(
+            label=_("Date"),
+            required=False,
+            widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        )
+
+    def clean_touch_date(self) -> date | None:
+        day = self.cleaned_data["touch_date"]
+        if day is not None and day > timezone.localdate():
+            raise forms.ValidationError(_("The date of the touch cannot be in the future."))
+        return day
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "touch_type" not in self.fields:
+            return data
+        if data.get("touch_type"):
+            if data.get("touch_date") is None and "touch_date" not in self.errors:
+                self.add_error("touch_date", _("Enter the date of the touch."))
+        elif data.get("touch_title") or data.get("touch_date"):
+            self.add_error(
+                "touch_type",
+                _("Choose the kind of touch to record, or clear the event name and date."),
+            )
+        return data
+
+    def touch(self) -> dict[str, str]:
+        """The touch to record for every row, as the import keeps it ({} for none)."""
+        kind = self.cleaned_data.get("touch_type")
+        if not kind:
+            return {}
+        return {
+            "type": kind,
+            "title": self.cleaned_data["touch_title"].strip(),
+            "date": self.cleaned_data["touch_date"].isoformat(),
+        }
 
     def mapping(self) -> dict[str, str]:
         return {
@@ -128,14 +183,15 @@ def import_list(request: HttpRequest) -> HttpResponse:
         else:
             return redirect("crm:import_detail", pk=job.pk)
     jobs = ImportJob.objects.select_related("created_by")[:HISTORY_ROWS]
-    return render(request, "crm/imports/list.html", {"form": form, "jobs": jobs})
+    context = {"form": form, "jobs": jobs, "touch_kinds": dict(imports.touch_kinds())}
+    return render(request, "crm/imports/list.html", context)
 
 
 @nav_area("imports")
 @require_capability(Capability.CRM_IMPORT)
 @require_http_methods(["GET", "POST"])
 def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    job = imports.get_import_for_user(request.user, pk)
+    job = queries.get_import_for_user(request.user, pk)
     action = request.POST.get("action", "")
     if request.htmx and request.method == "GET":
         if job.status in imports.ACTIVE_STATUSES:
@@ -159,7 +215,11 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             if action == "start":
                 imports.import_start(
-                    job=job, mapping=mapping, consent_basis=basis, user=request.user
+                    job=job,
+                    mapping=mapping,
+                    consent_basis=basis,
+                    user=request.user,
+                    touch=form.touch(),
                 )
                 messages.success(request, _("The import is queued and starts in a moment."))
                 return redirect("crm:import_detail", pk=job.pk)
@@ -167,7 +227,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
             preview = imports.import_preview(job=job, mapping=mapping, consent_basis=basis)
         except CrmError as exc:
             form.add_error(None, str(exc))
-    context = {"job": job, "preview": preview}
+    context = {"job": job, "preview": preview, "touch_kinds": dict(imports.touch_kinds())}
     if job.status == ImportJob.Status.UPLOADED:
         context["form"] = form
         context["columns"] = form.columns(imports.import_sample(job=job))
@@ -194,7 +254,7 @@ def _job_action(request: HttpRequest, job: ImportJob, action: str) -> HttpRespon
 @require_GET
 def import_errors_csv(request: HttpRequest, pk: int) -> HttpResponse:
     """The rows in error as they were in the file, with their messages: fix them and re-import."""
-    job = imports.get_import_for_user(request.user, pk)
+    job = queries.get_import_for_user(request.user, pk)
     try:
         errors = imports.import_error_rows(job=job)
     except CrmError as exc:

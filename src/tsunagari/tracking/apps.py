@@ -7,13 +7,19 @@ class TrackingConfig(AppConfig):
     verbose_name = "Tracking"
 
     def ready(self) -> None:
+        from tsunagari.crm.imports import register_after_batch, register_touch_kinds
         from tsunagari.crm.panels import Panel, register_account_panel, register_contact_panel
         from tsunagari.crm.services import register_contact_merge_hook
         from tsunagari.tracking.consumers import run_consumers
-        from tsunagari.tracking.services import move_touchpoints_on_merge
+        from tsunagari.tracking.services import move_touchpoints_on_merge, touches_for_import
+        from tsunagari.tracking.vocabulary import OFFLINE_TYPES, Type
         from tsunagari.work.registry import register
 
         register_contact_merge_hook(move_touchpoints_on_merge)
+        # An import can record an offline touch for every row (the trade show of the cards).
+        kinds = (*OFFLINE_TYPES, Type.SEMINAR_REGISTERED)
+        register_touch_kinds([(kind.value, kind.label) for kind in kinds])
+        register_after_batch(touches_for_import)
         register_contact_panel(Panel("timeline", "tracking:contact_timeline"))
         register_account_panel(Panel("timeline", "tracking:account_timeline"))
         register("tracking.consumers", run_consumers)

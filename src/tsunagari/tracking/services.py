@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from tsunagari.core.models import User
-from tsunagari.crm.models import Contact
+from tsunagari.crm.models import Contact, ImportJob
 from tsunagari.tracking.models import CustomTouchpointType, Touchpoint, Visitor
 from tsunagari.tracking.vocabulary import TYPE_CHANNEL, Type
 
@@ -243,4 +245,30 @@ def touches_for_contacts(
             )
             for cid in contact_ids
         ]
+    )
+
+
+# An imported touch has a date but no time: it is placed at 10:00 local time on that day.
+IMPORTED_TOUCH_TIME = dt.time(10, 0)
+
+
+def touches_for_import(job: ImportJob, contact_ids: list[int]) -> None:
+    """crm import hook: the job's touch (a trade show, a seminar…) for every contact of a batch.
+
+    Runs inside the batch's transaction, so the touches commit or roll back with the rows.
+    """
+    if not job.touch.get("type") or not contact_ids:
+        return
+    day = dt.date.fromisoformat(job.touch["date"])
+    occurred_at = dt.datetime.combine(day, IMPORTED_TOUCH_TIME, tzinfo=ZoneInfo(settings.TIME_ZONE))
+    title = job.touch.get("title", "")
+    # The event name is the campaign too (clipped to its 100 characters), so that the
+    # touches of one trade show group together in reports.
+    touches_for_contacts(
+        contact_ids=contact_ids,
+        type_key=job.touch["type"],
+        occurred_at=occurred_at,
+        campaign=title,
+        source=f"import:{job.file_name}",
+        title=title,
     )

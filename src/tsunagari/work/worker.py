@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from django.db import close_old_connections
 
+from tsunagari.core.db import refresh_planner_statistics
 from tsunagari.work.registry import runners
 
 log = logging.getLogger(__name__)
@@ -24,9 +26,17 @@ def run_once() -> int:
     return done
 
 
+# How often the worker refreshes the SQLite planner's statistics (after imports and growth).
+STATISTICS_EVERY_SECONDS = 3600.0
+
+
 def run_forever(stop: threading.Event, idle_sleep: float = 1.0) -> None:
+    statistics_due = time.monotonic() + STATISTICS_EVERY_SECONDS
     while not stop.is_set():
         close_old_connections()
+        if time.monotonic() >= statistics_due:
+            refresh_planner_statistics()
+            statistics_due = time.monotonic() + STATISTICS_EVERY_SECONDS
         processed = run_once()
         if processed == 0:
             stop.wait(idle_sleep)

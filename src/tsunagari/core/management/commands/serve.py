@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from tsunagari.core.db import refresh_planner_statistics
 from tsunagari.core.services import first_admin_if_none
 
 
@@ -29,6 +30,7 @@ class Command(BaseCommand):
         from tsunagari.wsgi import application
 
         call_command("migrate", interactive=False, verbosity=0)
+        refresh_planner_statistics()
         created = first_admin_if_none()
         shown_host = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
         url = f"http://{shown_host}:{port}/"
