@@ -138,3 +138,10 @@ def _default_language():
     translation.deactivate()
     yield
     translation.deactivate()
+
+
+@pytest.fixture
+def english():
+    """For tests that match English messages: the UI's default language is Japanese."""
+    with translation.override("en"):
+        yield

@@ -13,6 +13,9 @@ from tsunagari.crm.imports import hooks, writing
 from tsunagari.crm.models import Contact, ImportJob
 from tsunagari.crm.services import CrmError, contact_save
 
+# These tests match the English messages (the UI defaults to Japanese).
+pytestmark = pytest.mark.usefixtures("english")
+
 
 @pytest.fixture(autouse=True)
 def _uploads(settings, tmp_path):

@@ -31,7 +31,8 @@ FUJI = "3020001345678"
 
 
 @pytest.fixture(autouse=True)
-def _uploads(settings, tmp_path):
+def _uploads(settings, tmp_path, english):
+    """Uploads in a scratch folder; messages in English, which the tests match."""
     settings.UPLOAD_DIR = tmp_path / "uploads"
 
 

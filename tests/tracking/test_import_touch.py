@@ -16,6 +16,9 @@ from tsunagari.crm.services import CrmError
 from tsunagari.tracking import services as tracking_services
 from tsunagari.tracking.models import Touchpoint
 
+# These tests match the English messages (the UI defaults to Japanese).
+pytestmark = pytest.mark.usefixtures("english")
+
 DATA = Path(__file__).resolve().parents[1] / "data"
 EVENT = "展示会 2026秋"
 TRADE_SHOW = {"type": "trade_show", "title": EVENT, "date": "2026-10-14"}

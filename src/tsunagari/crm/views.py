@@ -72,8 +72,7 @@ def _querystring_without_page(request: HttpRequest) -> str:
 @require_capability(Capability.CRM_VIEW)
 def contact_list(request: HttpRequest) -> HttpResponse:
     f = queries.contact_filter_from(request.GET)
-    qs = queries.contacts_matching(f).select_related("account")
-    page, paginator = _page(request, qs)
+    page, paginator = _page(request, queries.contact_list_results(f))
     context = {
         "filter": f,
         "page": page,
