@@ -30,7 +30,6 @@ from django.utils import timezone
 DEFAULT_CONTACTS = 0  # the data set plays no part: ingestion writes into an empty stream
 ORIGIN = "https://bench.example.co.jp"
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
-DURATION_S = float(os.environ.get("TSUNAGARI_BENCH_INGEST_SECONDS", "20"))
 CLIENT_PROCESSES = 2
 THREADS_PER_CLIENT = 16
 SERVER_THREADS = 48
@@ -55,10 +54,20 @@ def _bench_database() -> tuple[str, dict]:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{path}", {**default, "NAME": str(path)}
+    import psycopg
+
     name = "tsunagari_bench_ingest"
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
+    # The server's maintenance database: the one DATABASE_URL names may not exist yet.
+    with psycopg.connect(
+        dbname="postgres",
+        user=default.get("USER") or None,
+        password=default.get("PASSWORD") or None,
+        host=default.get("HOST") or None,
+        port=default.get("PORT") or None,
+        autocommit=True,
+    ) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
     user = default.get("USER") or "postgres"
     password = f":{default['PASSWORD']}" if default.get("PASSWORD") else ""
     host = default.get("HOST") or "127.0.0.1"
@@ -214,6 +223,7 @@ def run(*, contacts: int = 0, fresh: bool = False, database: str = "") -> dict:
 
     from tsunagari.tracking.models import Touchpoint, TrackedSite
 
+    duration = float(os.environ.get("TSUNAGARI_BENCH_INGEST_SECONDS", "20"))
     url, config = _bench_database()
     _point_default_at(config)
     log(f"fresh database {config['NAME']}; migrating")
@@ -223,18 +233,18 @@ def run(*, contacts: int = 0, fresh: bool = False, database: str = "") -> dict:
     port = _free_port()
     server = _start_server(url, port)
     shape = f"{CLIENT_PROCESSES}×{THREADS_PER_CLIENT}"
-    log(f"server on 127.0.0.1:{port}; {shape} clients, {DURATION_S:.0f} s")
+    log(f"server on 127.0.0.1:{port}; {shape} clients, {duration:.0f} s")
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     started = time.monotonic()
-    stop_at = started + DURATION_S
+    stop_at = started + duration
     clients = [
         context.Process(target=_client, args=(port, stop_at, i * 1000, results))
         for i in range(CLIENT_PROCESSES)
     ]
     for c in clients:
         c.start()
-    time.sleep(DURATION_S * 0.4)
+    time.sleep(duration * 0.4)
     log("killing the server (SIGKILL) mid-run")
     server.send_signal(signal.SIGKILL)
     server.wait()

@@ -1,0 +1,29 @@
+"""The ingest benchmark end to end, briefly: a real server, a SIGKILL mid-run, nothing lost."""
+
+import json
+import os
+import subprocess
+import sys
+
+from django.conf import settings
+
+
+def test_the_ingest_benchmark_loses_no_acknowledged_hit_across_a_crash():
+    env = {
+        **os.environ,
+        "TSUNAGARI_BENCH_INGEST_SECONDS": "4",
+        "TSUNAGARI_DATA_DIR": str(settings.DATA_DIR),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "tsunagari.cli", "bench", "ingest"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["bench"] == "ingest" and figures["server_restarts"] == 1
+    assert figures["acked"] > 0 and figures["lost"] == 0
+    assert figures["stored"] >= figures["acked"]
+    assert figures["events_per_s"] > 0 and figures["ceiling_events_per_s"] > 0
