@@ -72,6 +72,7 @@ def _pages() -> list[tuple[str, str, dict]]:
         .first()
     )
     queries = [
+        ("/", {}),  # the dashboard, where everyone lands
         ("/contacts/", {}),
         ("/contacts/", {"q": KANA_QUERY}),
         ("/contacts/", {"q": EMAIL_QUERY}),

@@ -250,8 +250,8 @@ def get_import_for_user(user: User, pk: int) -> ImportJob:
 def dashboard_stats() -> dict[str, int]:
     contacts = Contact.objects.filter(LIVE)
     return {
-        "contacts": capped_count(contacts, 10_000_000)[0],
-        "accounts": capped_count(Account.objects.filter(LIVE), 10_000_000)[0],
+        "contacts": contacts.count(),
+        "accounts": Account.objects.filter(LIVE).count(),
         "mql": capped_count(contacts.filter(lifecycle_stage=LifecycleStage.MQL))[0],
         "sql": capped_count(contacts.filter(lifecycle_stage=LifecycleStage.SQL))[0],
     }
