@@ -31,7 +31,8 @@ if [[ ! -x "$PYTEST" ]]; then
 fi
 
 xdist=()
-[[ "$WORKERS" != "0" ]] && xdist=(-n "$WORKERS")
+# loadgroup: tests marked xdist_group("…") share one worker (shared bench data sets).
+[[ "$WORKERS" != "0" ]] && xdist=(-n "$WORKERS" --dist loadgroup)
 
 declare -a SUMMARY=() REPORTS=()
 FAILED=0
