@@ -729,6 +729,7 @@ def test_a_custom_field_changed_after_the_dry_run_is_applied(db):
     assert Contact.objects.get().custom == {"seats": 12}
 
 
+@pytest.mark.xdist_group("bench-datasets")  # with the other benchmark runs (scripts/test.sh)
 def test_the_import_benchmark_reports_its_figures(db, settings, tmp_path):
     from bench import import_ as bench
 

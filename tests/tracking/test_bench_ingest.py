@@ -5,7 +5,12 @@ import os
 import subprocess
 import sys
 
+import pytest
 from django.conf import settings
+
+# Bench databases live on the server by name, beside the demo tests' cached data sets: run in
+# the same xdist worker as those (scripts/test.sh uses --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("bench-datasets")
 
 
 def test_the_ingest_benchmark_loses_no_acknowledged_hit_across_a_crash():
