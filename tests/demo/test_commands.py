@@ -13,6 +13,8 @@ from django.db import connection
 from tsunagari.core.models import User
 from tsunagari.crm.models import Contact
 from tsunagari.crm.services import contact_save
+from tsunagari.demo import GENERATOR_VERSION
+from tsunagari.tracking.models import Touchpoint
 
 # The cached bench data sets are shared by name on the database server: one xdist worker
 # runs all of these, so two never build or drop the same one at once (scripts/test.sh).
@@ -48,9 +50,13 @@ def test_demo_appends_with_append_and_replaces_with_reset(db):
     contact_save(contact=Contact(email="taro@example.com", family_name="山田"))
     _demo("--contacts", "50", "--append")
     assert Contact.objects.count() == 51
+    assert Touchpoint.objects.exists()
     _demo("--contacts", "40", "--reset")
     assert Contact.objects.count() == 40
     assert not Contact.objects.filter(email="taro@example.com").exists()
+    # The touches of the deleted contacts went with them; the new ones have their own.
+    touched = set(Touchpoint.objects.values_list("contact", flat=True))
+    assert touched and touched <= set(Contact.objects.values_list("pk", flat=True))
 
 
 def test_demo_rejects_a_size_below_one(db):
@@ -94,7 +100,8 @@ def test_a_writable_data_set_is_a_copy_that_goes_away(bench_cache):
     with prepared_dataset(100):
         assert Contact.objects.count() == 100
     if connection.vendor == "sqlite":
-        assert [p.name for p in bench_cache.iterdir()] == ["tsunagari-v1-n100-s1.sqlite3"]
+        name = f"tsunagari-v{GENERATOR_VERSION}-n100-s1.sqlite3"
+        assert [p.name for p in bench_cache.iterdir()] == [name]
 
 
 @pytest.mark.parametrize("name", ["nonexistent", "common", "../lists", "Lists"])

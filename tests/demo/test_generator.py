@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import re
 from collections import defaultdict
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 
 from tests.demo.conftest import AS_OF, SMALL
 from tsunagari.core.models import Team, User
@@ -25,6 +26,7 @@ from tsunagari.crm.validation import clean_email, clean_phone
 from tsunagari.demo import DemoError, crm_reset, generate
 from tsunagari.demo import generator as demo_generator
 from tsunagari.demo.indexes import JOURNAL, restore_dropped_indexes
+from tsunagari.tracking.models import Touchpoint
 
 KATAKANA = re.compile(r"[\u30a0-\u30ffー]+")
 
@@ -37,6 +39,7 @@ def _snapshot() -> dict[str, list]:
         "transitions": list(LifecycleTransition.objects.order_by("id").values_list()),
         "consents": list(ConsentRecord.objects.order_by("id").values_list()),
         "tags": list(Contact.tags.through.objects.order_by("id").values_list("contact", "tag")),
+        "touchpoints": list(Touchpoint.objects.order_by("id").values_list()),
     }
 
 
@@ -69,6 +72,7 @@ def test_it_reports_what_it_wrote(demo_counts):
     assert demo_counts["transitions"] == LifecycleTransition.objects.count()
     assert demo_counts["consents"] == ConsentRecord.objects.count()
     assert demo_counts["tag_links"] == Contact.tags.through.objects.count()
+    assert demo_counts["touchpoints"] == Touchpoint.objects.count() > SMALL
 
 
 def test_corporate_numbers_are_valid_and_unique(demo_counts):
@@ -188,18 +192,47 @@ def test_it_refuses_an_empty_data_set(db):
         generate(contacts=0)
 
 
-def _indexes() -> set[str]:
+def _indexes(model=Contact) -> set[str]:
     with connection.cursor() as cursor:
-        constraints = connection.introspection.get_constraints(cursor, Contact._meta.db_table)
+        constraints = connection.introspection.get_constraints(cursor, model._meta.db_table)
     return {name for name, info in constraints.items() if info["index"]}
 
 
+def _foreign_keys(model) -> set[tuple[str, tuple]]:
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, model._meta.db_table)
+    return {
+        (tuple(info["columns"]), info["foreign_key"])
+        for info in constraints.values()
+        if info["foreign_key"]
+    }
+
+
 def test_loading_without_indexes_builds_them_again(db):
-    before = _indexes()
+    before = {model: (_indexes(model), _foreign_keys(model)) for model in (Contact, Touchpoint)}
     generate(contacts=100, seed=2, as_of=AS_OF, drop_indexes=True)
-    assert _indexes() == before
+    assert {model: (_indexes(model), _foreign_keys(model)) for model in before} == before
+    assert len(before[Touchpoint][0]) == 4 and len(before[Touchpoint][1]) == 4
     with connection.cursor() as cursor:
         assert JOURNAL not in connection.introspection.table_names(cursor)
+
+
+def test_a_load_that_breaks_a_foreign_key_fails_loudly(db, monkeypatch):
+    # Foreign keys are checked once after a load without indexes, not row by row.
+    def dangling(rng, chunk, context):
+        return [(10**9, context.tag_ids["名刺交換"])]  # a tag on a contact that does not exist
+
+    extras = [
+        dataclasses.replace(extra, rows=dangling) if extra.name == "tag_links" else extra
+        for extra in demo_generator.CHUNK_EXTRAS
+    ]
+    monkeypatch.setattr(demo_generator, "CHUNK_EXTRAS", tuple(extras))
+    with pytest.raises(IntegrityError):
+        generate(contacts=20, seed=2, as_of=AS_OF, drop_indexes=True)
+    # Without the wrong row, the foreign key (on PostgreSQL, still to be restored) is whole.
+    Contact.tags.through.objects.filter(contact_id=10**9).delete()
+    restore_dropped_indexes(connection)
+    assert ("contact_id",) in {columns for columns, _ in _foreign_keys(Contact.tags.through)}
 
 
 def test_indexes_dropped_by_a_killed_load_are_built_by_the_next_run(db):

@@ -22,6 +22,8 @@ class ContactFacts(NamedTuple):
     stage_changed: int
     last_activity: int | None
     email_consent: str
+    opted_in: int  # epoch seconds of the email opt-in, 0: never opted in
+    opted_out: int  # epoch seconds of the email opt-out, 0: never opted out
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Staff:
     marketing: list[int]
     inside_sales: list[int]
     field_sales: list[int]
+    usernames: dict[int, str] = field(default_factory=dict)  # for "staff:<username>" sources
 
 
 @dataclass(frozen=True)

@@ -51,11 +51,13 @@ from tsunagari.demo.people import (
     resolve_emails,
     tag_links,
 )
+from tsunagari.demo.touchpoints import TOUCHPOINT_FIELDS, touchpoint_rows
 from tsunagari.demo.writer import TableWriter, reserve_ids, timestamp_adapter
+from tsunagari.tracking.models import ConsumerCursor, Touchpoint, Visitor
 
 # Bump when the same (contacts, seed) would give different rows: cached bench data sets are
 # keyed by it. The chunk size is part of it, since each chunk draws from its own random stream.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: touchpoints
 CHUNK = 20_000
 CONTACTS_PER_ACCOUNT = 8
 # Contacts arrive over two years; accounts start a month earlier (the imported customer list).
@@ -72,7 +74,7 @@ class DemoError(Exception):
 
 @dataclass(frozen=True)
 class ChunkExtra:
-    """Rows made from each chunk of contacts for another table: tags today, touchpoints next.
+    """Rows made from each chunk of contacts for another table: their tags, their touchpoints.
 
     `rows(rng, chunk, context)` gets its own random stream per chunk, so adding an extra never
     changes the rows of the others. It runs in the worker processes (demo.workers).
@@ -86,9 +88,12 @@ class ChunkExtra:
 
 CHUNK_EXTRAS: tuple[ChunkExtra, ...] = (
     ChunkExtra("tag_links", lambda: Contact.tags.through, ("contact", "tag"), tag_links),
+    ChunkExtra("touchpoints", lambda: Touchpoint, TOUCHPOINT_FIELDS, touchpoint_rows),
 )
 
-# Everything `crm_reset` empties; tables of other apps that point at these are emptied with them.
+# Everything `crm_reset` empties; tables of other apps that point at these are emptied with them
+# (company IP ranges), and so is the activity stream: touchpoints, visitors and the consumers'
+# positions in it, since touchpoint ids start at 1 again.
 _CRM_DATA = (
     Account,
     AccountDomain,
@@ -98,6 +103,9 @@ _CRM_DATA = (
     LifecycleTransition,
     ConsentRecord,
     ContactMerge,
+    Touchpoint,
+    Visitor,
+    ConsumerCursor,
 )
 
 
@@ -117,10 +125,12 @@ def crm_contact_count(using: str = DEFAULT_DB_ALIAS) -> int:
 
 
 def crm_reset(using: str = DEFAULT_DB_ALIAS) -> None:
-    """Delete every account, contact and their history, consent and tags; ids start at 1 again.
+    """Delete every account, contact and their history, consent and tags, and the activity
+    stream (touchpoints, visitors, consumer positions); ids start at 1 again.
 
-    Custom field definitions, import jobs and users stay. This is TRUNCATE … CASCADE on
-    PostgreSQL and the same in effect on SQLite, so it takes seconds even for millions of rows.
+    Custom field definitions, import jobs, tracked sites and users stay. This is TRUNCATE …
+    CASCADE on PostgreSQL and the same in effect on SQLite, so it takes seconds even for
+    millions of rows.
     """
     connection = connections[using]
     restore_dropped_indexes(connection)
@@ -168,6 +178,7 @@ def ensure_staff(using: str = DEFAULT_DB_ALIAS) -> Staff:
         marketing=by_role["marketing"],
         inside_sales=by_role["inside_sales"],
         field_sales=by_role["field_sales"],
+        usernames={user.pk: user.username for user in users.values()},
     )
 
 
@@ -245,9 +256,11 @@ def generate(
 
     The same (contacts, seed, as_of) gives the same rows on an empty database, whatever the
     number of `workers`; `as_of` (default: midnight today) is "now" for the data set, and every
-    generated time lies in the two years before it. `drop_indexes` loads the CRM tables without
-    their secondary indexes and builds them at the end, which is much faster for large sets but
-    makes the tables slow to query meanwhile: for a database nobody else is using.
+    generated time lies in the two years before it (touchpoints: in the year before it).
+    `drop_indexes` loads the tables without their secondary indexes and builds them at the end,
+    and checks foreign keys once at the end rather than row by row (demo.indexes), which is
+    much faster for large sets but makes the tables slow to query meanwhile: for a database
+    nobody else is using.
 
     Ids are taken up front; on SQLite nothing else may add accounts or contacts meanwhile (a
     clash fails the chunk's transaction, it never mixes rows up). Returns the rows written per

@@ -304,10 +304,11 @@ def _add_consents(
     staff: Staff,
     end: int,
     ts: Callable[[int], str],
-) -> tuple[str, int]:
+) -> tuple[str, int, int]:
     """Consent records: an opt-in as the person arrived (form, business card), a few opt-outs.
 
-    Returns the email consent state they add up to, and when the person opted out (0: never).
+    Returns the email consent state they add up to, when the person opted in and when they
+    opted out (0: never).
     """
     inside, marketing = staff.inside_sales, staff.marketing
     newsletter = path[0] == S.SUBSCRIBER
@@ -338,7 +339,7 @@ def _add_consents(
             )
         )
         if rng.random() >= 0.06:
-            return _STATE_IN, 0
+            return _STATE_IN, created, 0
         opted_out_at = _later(rng, created, end)
         rows.append(
             (
@@ -355,9 +356,9 @@ def _add_consents(
                 None,
             )
         )
-        return _STATE_OUT, opted_out_at
+        return _STATE_OUT, created, opted_out_at
     if rng.random() >= 0.02:
-        return _UNKNOWN, 0
+        return _UNKNOWN, 0, 0
     opted_out_at = _later(rng, created, end)
     recorder = rng.choice(inside) if inside else None
     rows.append(
@@ -375,7 +376,7 @@ def _add_consents(
             recorder,
         )
     )
-    return _STATE_OUT, opted_out_at
+    return _STATE_OUT, 0, opted_out_at
 
 
 def _bant(
@@ -498,9 +499,9 @@ def make_contacts(
             staff,
             ts,
         )
-        consent, opted_out_at = _UNKNOWN, 0
+        consent, opted_in_at, opted_out_at = _UNKNOWN, 0, 0
         if email is not None:
-            consent, opted_out_at = _add_consents(
+            consent, opted_in_at, opted_out_at = _add_consents(
                 rng,
                 chunk.consents,
                 contact_id,
@@ -560,6 +561,8 @@ def make_contacts(
                 changed,
                 last_activity,
                 consent,
+                opted_in_at,
+                opted_out_at,
             )
         )
     return chunk

@@ -813,3 +813,115 @@ TEAMS = {
     "inside": ("インサイドセールス", "inside_sales"),
     "field": ("フィールドセールス", "field_sales"),
 }
+
+# The demo company's website and what people touch on it (see demo.touchpoints).
+SITE = "https://www.tsunagari-demo.example"
+SITE_NAME = "つながりデモ"
+# Blog posts, most read first: (slug, title).
+BLOG_POSTS = (
+    ("ma-basics", "マーケティングオートメーションとは？基本機能と導入メリット"),
+    ("lead-nurturing", "リードナーチャリングの進め方：休眠リードを商談につなげる"),
+    ("scoring-design", "リードスコアリング設計の基本と失敗しないポイント"),
+    ("inside-sales-kpi", "インサイドセールスのKPI設計：架電数より大切な指標"),
+    ("abm-first-steps", "ABM（アカウントベースドマーケティング）の始め方"),
+    ("tradeshow-followup", "展示会後のフォローで商談化率を2倍にする方法"),
+    ("email-open-rate", "メルマガの開封率を上げる件名の付け方10選"),
+    ("generative-ai-marketing", "生成AIをBtoBマーケティングに活かす5つの方法"),
+    ("business-card-data", "名刺データを営業資産に変える管理術"),
+    ("seminar-planning", "集客できるウェビナー企画の作り方"),
+    ("mql-sql-handoff", "MQLからSQLへ：マーケと営業の引き渡しルール"),
+    ("manufacturing-dx", "製造業のデジタルマーケティング入門"),
+    ("crm-data-quality", "顧客データの重複をなくす名寄せの基本"),
+    ("landing-page-form", "フォームの入力項目を減らしてCVRを改善する"),
+    ("content-calendar", "BtoBオウンドメディアのコンテンツカレンダー作成術"),
+    ("sales-marketing-alignment", "営業とマーケティングの連携を強める定例会の進め方"),
+    ("privacy-compliance", "特定電子メール法と個人情報保護法：メール配信の注意点"),
+    ("cookie-consent", "Cookie同意バナーの設置と計測への影響"),
+    ("dashboard-kpi", "マーケティングダッシュボードで追うべき指標"),
+    ("webinar-followup", "ウェビナー参加者へのフォローメール文例"),
+    ("customer-success", "カスタマーサクセスとアップセルの仕組みづくり"),
+    ("utm-guide", "UTMパラメータの付け方と効果測定の基本"),
+    ("cloud-migration", "基幹システムのクラウド移行で失敗しないために"),
+    ("security-checklist", "中小企業のための情報セキュリティ対策チェックリスト"),
+    ("year-end-review", "年末に見直したいマーケティング施策の振り返り方"),
+    ("persona-design", "BtoBのペルソナ設計：決裁者と担当者を分けて考える"),
+    ("nurturing-scenario", "ナーチャリングシナリオの作り方と配信例"),
+    ("dormant-leads", "休眠顧客の掘り起こしに効くアプローチ"),
+    ("case-study-writing", "導入事例記事の書き方とインタビューのコツ"),
+    ("budget-planning", "来期のマーケティング予算の立て方"),
+)
+CASE_STUDIES = (
+    ("seimitsu-kikai", "導入事例：精密機械メーカー様 商談化率が1.8倍に"),
+    ("it-services", "導入事例：ITサービス企業様 インサイドセールスを立ち上げ"),
+    ("shosha", "導入事例：専門商社様 展示会名刺の活用で新規案件を創出"),
+    ("kensetsu", "導入事例：建設会社様 営業とマーケの情報共有を実現"),
+    ("buhin-maker", "導入事例：自動車部品メーカー様 海外展示会のリードを一元管理"),
+    ("software", "導入事例：ソフトウェア企業様 ウェビナー集客を3倍に"),
+    ("butsuryu", "導入事例：物流会社様 休眠顧客から年間20件の商談"),
+    ("chemical", "導入事例：化学メーカー様 技術資料ダウンロードから見込み客を発見"),
+    ("consulting", "導入事例：コンサルティング会社様 セミナー運営を効率化"),
+    ("food", "導入事例：食品メーカー様 既存顧客へのクロスセルを強化"),
+)
+PRODUCTS = (
+    ("marketing-automation", "マーケティングオートメーション"),
+    ("sales-force-automation", "営業支援（SFA）"),
+    ("web-tracking", "Webアクセス解析・企業判別"),
+    ("email", "メール配信"),
+    ("seminar", "セミナー・イベント管理"),
+)
+WHITEPAPERS = (
+    ("manufacturing-dx-cases", "製造業DX事例集"),
+    ("ma-guide", "MA導入ガイド"),
+    ("inside-sales-handbook", "インサイドセールス立ち上げの手引き"),
+    ("tradeshow-checklist", "展示会フォロー実践チェックリスト"),
+    ("scoring-template", "リードスコアリング設計テンプレート"),
+)
+# Our own seminars, one a month in turn: (slug, title).
+SEMINAR_TOPICS = (
+    ("generative-ai", "生成AI活用セミナー"),
+    ("abm", "ABM実践講座"),
+    ("manufacturing-dx", "製造業DXセミナー"),
+    ("inside-sales", "インサイドセールス立ち上げ講座"),
+    ("ma-workshop", "MA運用ワークショップ"),
+    ("tradeshow", "展示会リード活用セミナー"),
+)
+# Trade shows we exhibit at each year: (month, first day, days, name); the year is appended.
+TRADE_SHOWS = (
+    (4, 9, 3, "ものづくりワールド 名古屋"),
+    (4, 23, 3, "Japan IT Week 春"),
+    (6, 18, 3, "ものづくりワールド 東京"),
+    (10, 22, 3, "Japan IT Week 秋"),
+    (11, 12, 3, "営業・マーケティングDX EXPO"),
+)
+# Other emails than the monthly newsletter: (subject, link kind) — "case" or "product".
+EMAIL_SPECIALS = (
+    ("【導入事例】商談化率が1.8倍になった精密機械メーカー様の取り組み", "case"),
+    ("新機能のお知らせ：Webアクセスから企業を判別できるようになりました", "product"),
+    ("【無料】展示会フォロー実践チェックリストを公開しました", "case"),
+    ("年末年始休業のお知らせと新年のご案内", "product"),
+)
+CALL_TITLES = (
+    "初回ヒアリング",
+    "資料ダウンロードのお礼",
+    "セミナー参加のお礼",
+    "フォローコール",
+    "不在（折り返し依頼）",
+    "アポイント調整",
+    "検討状況の確認",
+)
+CALL_NOTES = (
+    "来期の予算化を検討中",
+    "現行ツールの契約更新が半年後",
+    "担当部署の決裁者を紹介いただける予定",
+    "資料を社内で回覧中とのこと",
+    "競合と比較検討中",
+    "まずは情報収集の段階",
+)
+MEETING_TITLES = (
+    "訪問：初回提案",
+    "オンライン商談：要件ヒアリング",
+    "製品デモンストレーション",
+    "見積提示",
+    "導入スケジュールの打ち合わせ",
+    "定例ミーティング",
+)

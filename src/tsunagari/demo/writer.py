@@ -47,7 +47,8 @@ class TableWriter:
     """Inserts rows of the given fields into a model's table; every other column gets its default.
 
     `fields` are field names (or attnames such as `account_id`). Columns the generator leaves out
-    take the field's default, so a field added later with a default needs no change here.
+    take the field's default (NULL ones are left to the database), so a field added later with a
+    default needs no change here.
     """
 
     def __init__(
@@ -66,10 +67,16 @@ class TableWriter:
         for field in rest:
             if not field.has_default() and not field.null:
                 raise ValueError(f"{meta.label}.{field.name} has no default; generate it")
-        self.defaults = tuple(
-            field.get_db_prep_save(field.get_default(), connection) for field in rest
-        )
-        self.columns = [f.column for f in given] + [f.column for f in rest]
+        defaults = [(f, f.get_db_prep_save(f.get_default(), connection)) for f in rest]
+        # A column left NULL is left out: the database fills it in. On SQLite a boolean is
+        # written as 0 or 1: Python's sqlite3 binds None and bools through its slow adapter path.
+        defaults = [
+            (f, int(value) if isinstance(value, bool) and connection.vendor == "sqlite" else value)
+            for f, value in defaults
+            if value is not None or f.db_default is not models.NOT_PROVIDED
+        ]
+        self.defaults = tuple(value for _, value in defaults)
+        self.columns = [f.column for f in given] + [f.column for f, _ in defaults]
         quote = connection.ops.quote_name
         self.table = quote(meta.db_table)
         self.column_list = ", ".join(quote(c) for c in self.columns)

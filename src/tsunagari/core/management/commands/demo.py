@@ -23,7 +23,8 @@ def _positive(value: str) -> int:
 class Command(BaseCommand):
     help = (
         "Load a realistic Japanese B2B demo data set: companies, people, lifecycle history, "
-        "consent records and staff users (who cannot log in). The same --seed gives the same data."
+        "consent records, a year of touchpoints and staff users (who cannot log in). The same "
+        "--seed gives the same data."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -38,7 +39,8 @@ class Command(BaseCommand):
         mode.add_argument(
             "--reset",
             action="store_true",
-            help="delete every account and contact (with history, consent, tags) first",
+            help="delete every account and contact (with history, consent, tags, touchpoints) "
+            "first",
         )
         parser.add_argument(
             "--no-input",
@@ -88,7 +90,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Loaded {counts['contacts']:,} contacts at {counts['accounts']:,} companies "
             f"({counts['transitions']:,} lifecycle changes, {counts['consents']:,} consent "
-            f"records) in {counts['seconds']:.1f} s."
+            f"records, {counts['touchpoints']:,} touchpoints) in {counts['seconds']:.1f} s."
         )
         admins = User.objects.filter(Q(role=Role.ADMIN) | Q(is_superuser=True), is_active=True)
         if not admins.exists():
