@@ -305,3 +305,16 @@ def test_a_percent_sign_in_a_search_is_a_character_not_a_wildcard(marketer_clien
     make_contact("sato@example.jp", family_name="佐藤")
     assert _names(marketer_client.get("/contacts/?q=%25")) == []
     assert _names(marketer_client.get("/contacts/?q=_")) == []
+
+
+def test_merging_accounts_from_the_page_moves_the_people(marketer_client):
+    keep = make_account("つながり")
+    drop = make_account("株式会社つながり販売", domains=("hanbai.jp",))
+    person = make_contact("p@hanbai.jp")
+    found = marketer_client.get(f"/accounts/{keep.pk}/merge/?q=つながり販売").context["candidates"]
+    assert [a.pk for a in found] == [drop.pk]
+    response = marketer_client.post(f"/accounts/{keep.pk}/merge/", {"other": drop.pk})
+    assert response.status_code == 302
+    person.refresh_from_db()
+    assert person.account_id == keep.pk
+    assert marketer_client.get(f"/accounts/{drop.pk}/").status_code == 404

@@ -243,31 +243,41 @@ def contact_consent(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("crm:contact_detail", pk=pk)
 
 
+def _merge_page(
+    request: HttpRequest, keep, *, search, merge, template: str, done: str, detail: str
+):
+    """Pick the duplicate, compare both side by side, confirm: the duplicate folds into `keep`."""
+    other_id = request.POST.get("other") or request.GET.get("other")
+    other = None
+    candidates: list = []
+    q = request.GET.get("q", "").strip()
+    if other_id and str(other_id).isdigit():
+        other = type(keep).objects.filter(LIVE, pk=other_id).exclude(pk=keep.pk).first()
+    elif q:
+        candidates = list(search(q).exclude(pk=keep.pk)[:20])
+    if request.method == "POST" and other is not None:
+        merged = merge(keep=keep, drop=other, actor=request.user)
+        messages.success(request, done)
+        return redirect(detail, pk=merged.pk)
+    return render(
+        request, template, {"keep": keep, "other": other, "candidates": candidates, "q": q}
+    )
+
+
 @nav_area("contacts")
 @require_capability(Capability.CRM_MERGE)
 @require_http_methods(["GET", "POST"])
 def contact_merge(request: HttpRequest, pk: int) -> HttpResponse:
-    """Pick the duplicate, compare both side by side, confirm: the duplicate folds into this one."""
-    keep = queries.get_contact_for_user(request.user, pk)
-    other_id = request.POST.get("other") or request.GET.get("other")
-    other = None
-    candidates: list[Contact] = []
-    q = request.GET.get("q", "").strip()
-    if other_id and str(other_id).isdigit():
-        other = Contact.objects.filter(LIVE, pk=other_id).exclude(pk=keep.pk).first()
-    elif q:
-        f = queries.ContactFilter(q=q)
-        candidates = list(
-            queries.contacts_matching(f).exclude(pk=keep.pk).select_related("account")[:20]
-        )
-    if request.method == "POST" and other is not None:
-        merged = services.contact_merge(keep=keep, drop=other, actor=request.user)
-        messages.success(request, _("The two contacts are now one; all history was kept."))
-        return redirect("crm:contact_detail", pk=merged.pk)
-    return render(
+    return _merge_page(
         request,
-        "crm/contact_merge.html",
-        {"keep": keep, "other": other, "candidates": candidates, "q": q},
+        queries.get_contact_for_user(request.user, pk),
+        search=lambda q: queries.contacts_matching(queries.ContactFilter(q=q)).select_related(
+            "account"
+        ),
+        merge=services.contact_merge,
+        template="crm/contact_merge.html",
+        done=_("The two contacts are now one; all history was kept."),
+        detail="crm:contact_detail",
     )
 
 
@@ -356,24 +366,14 @@ def account_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 @require_capability(Capability.CRM_MERGE)
 @require_http_methods(["GET", "POST"])
 def account_merge(request: HttpRequest, pk: int) -> HttpResponse:
-    keep = queries.get_account_for_user(request.user, pk)
-    other_id = request.POST.get("other") or request.GET.get("other")
-    other = None
-    candidates: list[Account] = []
-    q = request.GET.get("q", "").strip()
-    if other_id and str(other_id).isdigit():
-        other = Account.objects.filter(LIVE, pk=other_id).exclude(pk=keep.pk).first()
-    elif q:
-        f = queries.AccountFilter(q=q)
-        candidates = list(queries.accounts_matching(f).exclude(pk=keep.pk)[:20])
-    if request.method == "POST" and other is not None:
-        merged = services.account_merge(keep=keep, drop=other, actor=request.user)
-        messages.success(request, _("The two accounts are now one; all contacts moved."))
-        return redirect("crm:account_detail", pk=merged.pk)
-    return render(
+    return _merge_page(
         request,
-        "crm/account_merge.html",
-        {"keep": keep, "other": other, "candidates": candidates, "q": q},
+        queries.get_account_for_user(request.user, pk),
+        search=lambda q: queries.accounts_matching(queries.AccountFilter(q=q)),
+        merge=services.account_merge,
+        template="crm/account_merge.html",
+        done=_("The two accounts are now one; all contacts moved."),
+        detail="crm:account_detail",
     )
 
 
