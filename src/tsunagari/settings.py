@@ -38,6 +38,9 @@ INSTALLED_APPS = [
     "tsunagari.work",
     "tsunagari.crm",
     "tsunagari.tracking",
+    "tsunagari.scoring",
+    "tsunagari.segments",
+    "tsunagari.pages",
 ]
 
 MIDDLEWARE = [

@@ -6,5 +6,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("tsunagari.crm.urls")),
     path("", include("tsunagari.tracking.urls")),
+    path("", include("tsunagari.scoring.urls")),
+    path("", include("tsunagari.segments.urls")),
+    path("", include("tsunagari.pages.urls")),
     path("", include("tsunagari.core.urls")),
 ]

@@ -1,0 +1,1 @@
+"""Forms (progressive profiling), landing pages, content assets, dynamic content, seminars."""

@@ -1,0 +1,1 @@
+"""Segments: a JSON filter language compiled to one SQL query; dynamic and static lists."""
