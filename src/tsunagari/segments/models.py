@@ -1,0 +1,70 @@
+"""Segments and their members.
+
+A dynamic segment has a filter (`definition`, the JSON tree of docs/segments.md) and its
+members are materialised; a static list has members added and removed by hand, CSV, API or a
+journey. Both keep membership history: a row per stay, `exited_at` set when the contact leaves.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from tsunagari.crm.models import Contact
+
+
+class Segment(models.Model):
+    class Kind(models.TextChoices):
+        DYNAMIC = "dynamic", _("Dynamic segment")
+        STATIC = "static", _("Static list")
+
+    name = models.CharField(_("name"), max_length=120)
+    description = models.CharField(_("description"), max_length=500, blank=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.DYNAMIC)
+    definition = models.JSONField(_("filter"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    member_count = models.PositiveIntegerField(default=0, editable=False)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """One stay of a contact in a segment: current while `exited_at` is empty."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="memberships")
+    entered_at = models.DateTimeField()
+    exited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # At most one current stay per contact and segment.
+            models.UniqueConstraint(
+                fields=["segment", "contact"],
+                condition=Q(exited_at__isnull=True),
+                name="segments_one_current_stay",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["contact", "segment"],
+                condition=Q(exited_at__isnull=True),
+                name="segments_contact_current",
+            ),
+            models.Index(fields=["segment", "-entered_at"], name="segments_entered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.segment_id}:{self.contact_id}"
