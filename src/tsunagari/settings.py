@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "tsunagari.scoring",
     "tsunagari.segments",
     "tsunagari.pages",
+    "tsunagari.mail",
 ]
 
 MIDDLEWARE = [

@@ -9,5 +9,6 @@ urlpatterns = [
     path("", include("tsunagari.scoring.urls")),
     path("", include("tsunagari.segments.urls")),
     path("", include("tsunagari.pages.urls")),
+    path("", include("tsunagari.mail.urls")),
     path("", include("tsunagari.core.urls")),
 ]

@@ -24,7 +24,7 @@ AREAS: tuple[Area, ...] = (
     Area("segments", _("Segments"), "segments:index"),
     Area("scoring", _("Scoring"), "scoring:index"),
     Area("pages", _("Forms & landing pages"), "pages:index"),
-    Area("mail", _("Email"), "core:area"),
+    Area("mail", _("Email"), "mail:index"),
     Area("journeys", _("Journeys"), "core:area"),
     Area("events", _("Seminars"), "core:area"),
     Area("sales", _("Deals & inside sales"), "core:area", _("Sales")),

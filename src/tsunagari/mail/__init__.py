@@ -1,0 +1,1 @@
+"""Email: templates, broadcasts, the sending pipeline, tracking, unsubscribe, suppression, bounces."""
