@@ -145,3 +145,25 @@ def english():
     """For tests that match English messages: the UI's default language is Japanese."""
     with translation.override("en"):
         yield
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real SMTP server (aiosmtpd) that Django's SMTP backend delivers to in this test.
+
+    Yields the sink: `.messages` (each with `.message`, a parsed EmailMessage, and the envelope),
+    `.to(address)`, `.wait_for(n)`, and `.reply` to make it refuse with another code.
+    """
+    from tests.smtp import SmtpServer
+
+    server = SmtpServer()
+    server.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = server.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    try:
+        yield server.sink
+    finally:
+        server.stop()
