@@ -1,4 +1,4 @@
-"""WSGI entry point for any WSGI server (waitress in `tsunagari serve`, gunicorn at scale).
+"""WSGI entry point for any WSGI server (granian in `tsunagari serve`, gunicorn at scale).
 
 The tracking collect endpoint is answered in front of Django: it is the one URL hit on
 every page view of every tracked site, and it needs none of Django's middleware.
@@ -14,3 +14,9 @@ django_application = get_wsgi_application()
 from tsunagari.tracking.endpoint import CollectFastPath  # noqa: E402  (needs Django set up)
 
 application = CollectFastPath(django_application)
+
+if os.environ.get("TSUNAGARI_EMBEDDED_WORKER") == "1":
+    # `tsunagari serve` without --no-worker: due work runs beside the web app, in this process.
+    from tsunagari.work.worker import start_in_thread
+
+    start_in_thread()

@@ -1,1 +1,1 @@
-"""Email: templates, broadcasts, the sending pipeline, tracking, unsubscribe, suppression, bounces."""
+"""Email: templates, broadcasts, sending, tracking, unsubscribe, suppression and bounces."""

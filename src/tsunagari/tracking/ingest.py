@@ -14,7 +14,7 @@ import queue
 import threading
 from dataclasses import dataclass, field
 
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -123,6 +123,19 @@ def _upsert_visitors(
     return known
 
 
+def _keep_connection_healthy() -> None:
+    """Reuse the writer's connection across batches; drop it only after it has failed.
+
+    (close_old_connections would reconnect before every batch where CONN_MAX_AGE is 0, as it
+    is for SQLite: a new connection and its PRAGMAs for every group commit.)
+    """
+    if connection.connection is not None and connection.errors_occurred:
+        if connection.is_usable():
+            connection.errors_occurred = False
+        else:
+            connection.close()
+
+
 class GroupCommitWriter:
     """One thread that commits whatever hits are waiting, in batches."""
 
@@ -162,7 +175,7 @@ class GroupCommitWriter:
                 except queue.Empty:
                     break
             try:
-                close_old_connections()
+                _keep_connection_healthy()
                 write_batch(batch)
             except BaseException as exc:  # every waiter must hear the outcome
                 log.exception("could not store %d tracking hits", len(batch))
