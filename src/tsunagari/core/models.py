@@ -43,3 +43,25 @@ class Team(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Notification(models.Model):
+    """An in-app message to one user (a lead assigned, a deadline passed); also sent by email."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=40, blank=True)  # e.g. "scoring.handoff"
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("message"), blank=True)
+    url = models.CharField(max_length=500, blank=True)  # a path inside the app, never external
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The unread count in the top bar and the user's list, newest first.
+            models.Index(fields=["user", "read_at", "-created_at"], name="core_notification_user")
+        ]
+
+    def __str__(self) -> str:
+        return self.title

@@ -24,6 +24,12 @@ class Capability:
     CRM_MERGE = "crm.merge"
     CRM_CONFIGURE = "crm.configure"  # custom fields
     USERS_MANAGE = "users.manage"
+    MAIL_VIEW = "mail.view"  # templates, broadcasts and reports
+    MAIL_SEND = "mail.send"  # edit templates, schedule and control broadcasts
+    MAIL_CONFIGURE = "mail.configure"  # sender identity, DKIM, suppression list
+    SCORING_CONFIGURE = "scoring.configure"  # behaviour/fit rules, MQL criteria, assignment
+    LEADS_WORK = "leads.work"  # accept or reject the MQLs handed to you
+    LEADS_MANAGE = "leads.manage"  # overdue follow-ups and the ignored-leads rate
 
 
 _EVERYONE = {Capability.CRM_VIEW}
@@ -39,13 +45,28 @@ CAPABILITIES: dict[str, frozenset[str]] = {
             Capability.CRM_MERGE,
             Capability.CRM_CONFIGURE,
             Capability.USERS_MANAGE,
+            Capability.SCORING_CONFIGURE,
+            Capability.LEADS_WORK,
+            Capability.LEADS_MANAGE,
+            Capability.MAIL_VIEW,
+            Capability.MAIL_SEND,
+            Capability.MAIL_CONFIGURE,
         }
     ),
     Role.MARKETING: frozenset(
-        _SALES | {Capability.CRM_IMPORT, Capability.CRM_MERGE, Capability.CRM_CONFIGURE}
+        _SALES
+        | {
+            Capability.CRM_IMPORT,
+            Capability.CRM_MERGE,
+            Capability.CRM_CONFIGURE,
+            Capability.SCORING_CONFIGURE,
+            Capability.LEADS_MANAGE,
+            Capability.MAIL_VIEW,
+            Capability.MAIL_SEND,
+        }
     ),
-    Role.INSIDE_SALES: frozenset(_SALES | {Capability.CRM_MERGE}),
-    Role.FIELD_SALES: frozenset(_SALES),
+    Role.INSIDE_SALES: frozenset(_SALES | {Capability.CRM_MERGE, Capability.LEADS_WORK}),
+    Role.FIELD_SALES: frozenset(_SALES | {Capability.LEADS_WORK}),
     Role.READ_ONLY: frozenset(_EVERYONE),
 }
 

@@ -64,3 +64,44 @@ def team_save(*, team: Team, members: list[User]) -> Team:
     team.save()
     team.members.set(members)
     return team
+
+
+def notify(
+    user: User, *, title: str, body: str = "", url: str = "", kind: str = "", email: bool = True
+):
+    """Tell a user something in the app, and by email once the caller's transaction commits.
+
+    The in-app row commits with the change that caused it; the email goes after commit so a
+    rolled-back change never emails. `url` is a path inside the app.
+    """
+    from django.conf import settings
+    from django.core.mail import send_mail
+
+    from tsunagari.core.models import Notification
+
+    if url and not url.startswith("/"):
+        raise CoreError("A notification links inside the app only")
+    note = Notification.objects.create(
+        user=user, title=title[:200], body=body, url=url[:500], kind=kind[:40]
+    )
+    if email and user.email and user.is_active:
+        # The app's address when the installation sets one; the path alone otherwise.
+        base = getattr(settings, "TSUNAGARI_BASE_URL", "") or ""
+        link = f"{base.rstrip('/')}{url}" if url else ""
+        text = "\n\n".join(part for part in (body, link) if part)
+        transaction.on_commit(
+            lambda: send_mail(title, text, None, [user.email], fail_silently=False)
+        )
+    return note
+
+
+def notifications_mark_read(*, user: User, ids: list[int] | None = None) -> int:
+    """Mark some (or all) of a user's unread notifications read; how many changed."""
+    from django.utils import timezone
+
+    from tsunagari.core.models import Notification
+
+    unread = Notification.objects.filter(user=user, read_at__isnull=True)
+    if ids is not None:
+        unread = unread.filter(pk__in=ids)
+    return unread.update(read_at=timezone.now())

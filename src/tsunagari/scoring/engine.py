@@ -1,0 +1,465 @@
+"""The scoring engine: behaviour rules → ledger rows → ContactScore.behaviour, all set-based.
+
+One function builds, for a rule, the SELECT of the ledger rows its touches earn. Live scoring
+runs it over a batch of the stream (an id range) and counts a cap against rows already in the
+ledger; a recompute runs it over the whole stream up to the scoring cursor. Both insert with
+INSERT … SELECT, so the database does the work and incremental scoring and a recompute agree
+exactly: caps count touches in stream (id) order within fixed calendar periods, and decay is
+written as expiring rows at scoring time (models.LedgerEntry), so "the score is the sum of
+the live rows" needs no job to rewrite history — the sweep only refreshes the cached sum when
+rows expire.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import (
+    Count,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.expressions import Window
+from django.db.models.functions import Coalesce, RowNumber, Trunc
+from django.utils import timezone
+
+from tsunagari.scoring.conditions import check_regex, from_stored, glob_to_regex, to_q
+from tsunagari.scoring.models import (
+    BehaviourRule,
+    CapPeriod,
+    ContactScore,
+    Decay,
+    LedgerEntry,
+    ScoreReset,
+)
+from tsunagari.tracking.models import ConsumerCursor, Touchpoint
+
+CONSUMER = "scoring"
+# The cap period of "ever": every touch falls in the same one.
+EVER = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One ledger row a scored touch writes: its points and when it stops counting."""
+
+    step: int
+    points: int
+    expires_after: dt.timedelta | None
+
+
+def chunks(points: int, decay: str, days: int | None) -> list[Chunk]:
+    """How `points` are written: one row, one expiring row, or halving rows (half-life)."""
+    if decay == Decay.EXPIRE and days:
+        return [Chunk(0, points, dt.timedelta(days=days))]
+    if decay == Decay.HALF_LIFE and days:
+        sign, value = (1 if points >= 0 else -1), abs(points)
+        out, k = [], 0
+        while value:
+            half = value // 2
+            out.append(Chunk(k, sign * (value - half), dt.timedelta(days=days * (k + 1))))
+            value, k = half, k + 1
+        return out
+    return [Chunk(0, points, None)]
+
+
+def rule_touches(rule: BehaviourRule) -> QuerySet[Touchpoint]:
+    """The touchpoints a rule matches, whenever they happened (scoring adds the id range)."""
+    qs = Touchpoint.objects.filter(contact__isnull=False, is_bot=False)
+    if rule.touch_type:
+        qs = qs.filter(type=rule.touch_type)
+    if rule.url_pattern:
+        pattern = rule.url_pattern
+        regex = glob_to_regex(pattern) if rule.url_match == "glob" else check_regex(pattern)
+        # A pattern starting with / is matched against the path, anything else the full URL.
+        column = "path" if pattern.startswith("/") else "url"
+        qs = qs.filter(**{f"{column}__regex": regex})
+    if rule.content_asset:
+        qs = qs.filter(content_asset=rule.content_asset)
+    if rule.conditions:
+        qs = qs.filter(to_q(from_stored(rule.conditions, target="touch"), target="touch"))
+    if rule.effective_from:
+        qs = qs.filter(occurred_at__gte=rule.effective_from)
+    if rule.effective_until:
+        qs = qs.filter(occurred_at__lt=rule.effective_until)
+    # Opens and clicks by mail scanners and privacy proxies are not a person's interest.
+    return qs.filter(Q(properties__machine__isnull=True) | Q(properties__machine=False))
+
+
+def _period(rule: BehaviourRule):
+    if rule.cap_count is None or rule.cap_period == CapPeriod.EVER:
+        return Value(EVER, output_field=DateTimeField())
+    return Trunc("occurred_at", rule.cap_period, output_field=DateTimeField())
+
+
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _insert_select(model, columns: Sequence[str], qs: QuerySet) -> int:
+    """INSERT INTO model (columns) <qs's SELECT> ON CONFLICT DO NOTHING; rows inserted."""
+    sql, params = qs.query.sql_with_params()
+    table = _quote(model._meta.db_table)
+    names = ", ".join(_quote(model._meta.get_field(c).column) for c in columns)
+    # "WHERE true" keeps SQLite's parser from reading ON CONFLICT as part of a join.
+    statement = (
+        f"INSERT INTO {table} ({names}) SELECT * FROM ({sql}) AS src WHERE 1 = 1 "
+        "ON CONFLICT DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return max(cursor.rowcount, 0)
+
+
+LEDGER_COLUMNS = (
+    "contact",
+    "rule",
+    "touchpoint",
+    "kind",
+    "step",
+    "points",
+    "occurred_at",
+    "expires_at",
+    "period_start",
+)
+
+
+def _expiry(after: dt.timedelta | None):
+    if after is None:
+        return Value(None, output_field=DateTimeField())
+    return ExpressionWrapper(F("occurred_at") + Value(after), output_field=DateTimeField())
+
+
+def score_rule(
+    rule: BehaviourRule,
+    *,
+    after_id: int = 0,
+    upto_id: int | None = None,
+    contact_ids=None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    into=LedgerEntry,
+) -> int:
+    """Write the ledger rows `rule` earns from touches with after_id < id ≤ upto_id.
+
+    Touches before `after_id` are assumed scored already: a cap counts their rows. A back-test
+    writes into its scratch table (`into`) the touches that happened in [since, until].
+    """
+    parts = chunks(rule.points, rule.decay, rule.decay_days)
+    touches = rule_touches(rule).filter(pk__gt=after_id)
+    if since is not None:
+        touches = touches.filter(occurred_at__gte=since)
+    if until is not None:
+        touches = touches.filter(occurred_at__lte=until)
+    if upto_id is not None:
+        touches = touches.filter(pk__lte=upto_id)
+    if contact_ids is not None:
+        touches = touches.filter(contact_id__in=contact_ids)
+    first = parts[0]
+    qs = touches.annotate(
+        s_contact=F("contact_id"),
+        s_rule=Value(rule.pk, output_field=IntegerField()),
+        s_touch=F("id"),
+        s_kind=Value(LedgerEntry.Kind.TOUCH),
+        s_step=Value(0, output_field=IntegerField()),
+        s_points=Value(first.points, output_field=IntegerField()),
+        s_occurred=F("occurred_at"),
+        s_expires=_expiry(first.expires_after),
+        s_period=_period(rule),
+    )
+    if rule.cap_count is not None:
+        qs = qs.annotate(
+            s_rank=Window(
+                RowNumber(), partition_by=[F("contact_id"), _period(rule)], order_by=F("id").asc()
+            )
+        )
+        if after_id:
+            earlier = (
+                LedgerEntry.objects.filter(
+                    rule=rule,
+                    contact=OuterRef("contact_id"),
+                    period_start=OuterRef("s_period"),
+                    step=0,
+                    kind=LedgerEntry.Kind.TOUCH,
+                )
+                .order_by()
+                .values("rule")
+                .annotate(n=Count("*"))
+                .values("n")
+            )
+            qs = qs.annotate(s_before=Coalesce(Subquery(earlier), 0))
+            qs = qs.annotate(s_used=F("s_rank") + F("s_before")).filter(s_used__lte=rule.cap_count)
+        else:
+            qs = qs.filter(s_rank__lte=rule.cap_count)
+    qs = qs.order_by().values_list(
+        "s_contact",
+        "s_rule",
+        "s_touch",
+        "s_kind",
+        "s_step",
+        "s_points",
+        "s_occurred",
+        "s_expires",
+        "s_period",
+    )
+    written = _insert_select(into, LEDGER_COLUMNS, qs)
+    for part in parts[1:]:
+        # Later decay steps follow the step-0 rows just written (the cap already applied).
+        base = into.objects.filter(rule=rule, step=0, kind=LedgerEntry.Kind.TOUCH)
+        base = base.filter(touchpoint_id__gt=after_id)
+        if upto_id is not None:
+            base = base.filter(touchpoint_id__lte=upto_id)
+        if contact_ids is not None:
+            base = base.filter(contact_id__in=contact_ids)
+        step_qs = (
+            base.annotate(
+                s_contact=F("contact_id"),
+                s_rule=F("rule_id"),
+                s_touch=F("touchpoint_id"),
+                s_kind=F("kind"),
+                s_step=Value(part.step, output_field=IntegerField()),
+                s_points=Value(part.points, output_field=IntegerField()),
+                s_occurred=F("occurred_at"),
+                s_expires=_expiry(part.expires_after),
+                s_period=F("period_start"),
+            )
+            .order_by()
+            .values_list(
+                "s_contact",
+                "s_rule",
+                "s_touch",
+                "s_kind",
+                "s_step",
+                "s_points",
+                "s_occurred",
+                "s_expires",
+                "s_period",
+            )
+        )
+        written += _insert_select(into, LEDGER_COLUMNS, step_qs)
+    return written
+
+
+def live(now: dt.datetime) -> Q:
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+
+
+def refresh_behaviour(*, contact_ids: Iterable[int] | None = None, now=None) -> None:
+    """ContactScore.behaviour := sum of live ledger rows, for these contacts (None: everyone)."""
+    now = now or timezone.now()
+    ids = None if contact_ids is None else sorted(set(contact_ids))
+    if ids is not None and not ids:
+        return
+    table = _quote(LedgerEntry._meta.db_table)
+    scores = _quote(ContactScore._meta.db_table)
+    where, params = (
+        ["(expires_at IS NULL OR expires_at > %s)"],
+        [connection.ops.adapt_datetimefield_value(now)],
+    )
+    if ids is not None:
+        where.append(f"contact_id IN ({', '.join(['%s'] * len(ids))})")
+        params.extend(ids)
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {scores} (contact_id, behaviour, fit, grade, updated_at) "
+            f"SELECT contact_id, SUM(points), 0, '', %s FROM {table} "
+            f"WHERE {' AND '.join(where)} GROUP BY contact_id "
+            "ON CONFLICT (contact_id) DO UPDATE SET behaviour = excluded.behaviour, "
+            "updated_at = excluded.updated_at",
+            [stamp, *params],
+        )
+        zero_where = [
+            "behaviour <> 0",
+            f"NOT EXISTS (SELECT 1 FROM {table} l WHERE l.contact_id = {scores}.contact_id "
+            "AND (l.expires_at IS NULL OR l.expires_at > %s))",
+        ]
+        zero_params: list = [stamp]
+        if ids is not None:
+            zero_where.append(f"contact_id IN ({', '.join(['%s'] * len(ids))})")
+            zero_params.extend(ids)
+        cursor.execute(
+            f"UPDATE {scores} SET behaviour = 0, updated_at = %s WHERE {' AND '.join(zero_where)}",
+            [stamp, *zero_params],
+        )
+
+
+def active_rules(types: set[str] | None = None) -> list[BehaviourRule]:
+    rules = list(BehaviourRule.objects.filter(is_active=True).order_by("pk"))
+    if types is None:
+        return rules
+    return [r for r in rules if not r.touch_type or r.touch_type in types]
+
+
+def score_batch(batch: Sequence[Touchpoint], *, now=None) -> set[int]:
+    """Score a batch of the stream (consecutive ids); the contacts whose score may have changed."""
+    if not batch:
+        return set()
+    after_id, upto_id = batch[0].pk - 1, batch[-1].pk
+    types = {t.type for t in batch}
+    for rule in active_rules(types):
+        score_rule(rule, after_id=after_id, upto_id=upto_id)
+    contacts = {t.contact_id for t in batch if t.contact_id}
+    refresh_behaviour(contact_ids=contacts, now=now)
+    return contacts
+
+
+def scoring_position() -> int:
+    """The last touchpoint id live scoring has handled (recomputes stop there)."""
+    return (
+        ConsumerCursor.objects.filter(name=CONSUMER).values_list("position", flat=True).first() or 0
+    )
+
+
+def lock_scoring_cursor() -> int:
+    """Hold the scoring cursor for this transaction: live scoring waits, then goes on after it."""
+    ConsumerCursor.objects.get_or_create(name=CONSUMER)
+    return ConsumerCursor.objects.select_for_update().get(name=CONSUMER).position
+
+
+def rederive_resets(*, rule_ids: Iterable[int] | None = None, contact_ids=None) -> int:
+    """Write the negating rows of every reset (for these rules/contacts) from the touch rows.
+
+    A reset covers the touches after the previous reset of the contact up to its own position,
+    and negates the rows that were still live when it happened, with the same expiry.
+    """
+    resets = ScoreReset.objects.all()
+    if contact_ids is not None:
+        resets = resets.filter(contact_id__in=contact_ids)
+    written = 0
+    previous: dict[int, int] = {}
+    for reset in resets.order_by("contact_id", "position", "pk"):
+        since = previous.get(reset.contact_id, 0)
+        previous[reset.contact_id] = reset.position
+        rows = LedgerEntry.objects.filter(
+            contact_id=reset.contact_id,
+            kind=LedgerEntry.Kind.TOUCH,
+            touchpoint_id__gt=since,
+            touchpoint_id__lte=reset.position,
+        ).filter(live(reset.at))
+        if rule_ids is not None:
+            rows = rows.filter(rule_id__in=list(rule_ids))
+        qs = (
+            rows.annotate(
+                s_contact=F("contact_id"),
+                s_rule=F("rule_id"),
+                s_touch=F("touchpoint_id"),
+                s_kind=Value(LedgerEntry.Kind.RESET),
+                s_step=F("step"),
+                s_points=-F("points"),
+                s_occurred=Value(reset.at, output_field=DateTimeField()),
+                s_expires=F("expires_at"),
+                s_period=F("period_start"),
+            )
+            .order_by()
+            .values_list(
+                "s_contact",
+                "s_rule",
+                "s_touch",
+                "s_kind",
+                "s_step",
+                "s_points",
+                "s_occurred",
+                "s_expires",
+                "s_period",
+            )
+        )
+        written += _insert_select(LedgerEntry, LEDGER_COLUMNS, qs)
+    return written
+
+
+def recompute(
+    *, rule_ids: Iterable[int] | None = None, contact_ids=None, upto_id: int | None = None, now=None
+) -> int:
+    """Rebuild the ledger from the touchpoints (for some rules or contacts, or all); rows written.
+
+    Runs in the caller's transaction with the scoring cursor held, so live scoring neither
+    races it nor scores a touch twice. Inactive rules lose their rows; every live rule is
+    rebuilt up to the cursor's position.
+    """
+    position = lock_scoring_cursor()
+    if upto_id is not None:  # the consumer, mid-batch: its cursor moves to upto_id on commit
+        position = max(position, upto_id)
+    doomed = LedgerEntry.objects.all()
+    if rule_ids is not None:
+        rule_ids = list(rule_ids)
+        doomed = doomed.filter(rule_id__in=rule_ids)
+    if contact_ids is not None:
+        contact_ids = list(contact_ids)
+        doomed = doomed.filter(contact_id__in=contact_ids)
+    doomed._raw_delete(doomed.db)
+    rules = active_rules()
+    if rule_ids is not None:
+        rules = [r for r in rules if r.pk in rule_ids]
+    written = 0
+    for rule in rules:
+        written += score_rule(rule, upto_id=position, contact_ids=contact_ids)
+    written += rederive_resets(rule_ids=rule_ids, contact_ids=contact_ids)
+    refresh_behaviour(contact_ids=contact_ids, now=now)
+    return written
+
+
+def reset_contact(*, contact_id: int, actor=None, reason: str = "", now=None) -> ScoreReset:
+    """Bring a contact's behaviour score to 0 through the ledger (its history stays)."""
+    now = now or timezone.now()
+    position = lock_scoring_cursor()
+    previous = (
+        ScoreReset.objects.filter(contact_id=contact_id)
+        .order_by("-position")
+        .values_list("position", flat=True)
+        .first()
+        or 0
+    )
+    reset = ScoreReset.objects.create(
+        contact_id=contact_id, at=now, position=max(position, previous), actor=actor, reason=reason
+    )
+    _write_reset(reset, previous)
+    refresh_behaviour(contact_ids=[contact_id], now=now)
+    return reset
+
+
+def _write_reset(reset: ScoreReset, since: int) -> int:
+    rows = LedgerEntry.objects.filter(
+        contact_id=reset.contact_id,
+        kind=LedgerEntry.Kind.TOUCH,
+        touchpoint_id__gt=since,
+        touchpoint_id__lte=reset.position,
+    ).filter(live(reset.at))
+    created = [
+        LedgerEntry(
+            contact_id=r.contact_id,
+            rule_id=r.rule_id,
+            touchpoint_id=r.touchpoint_id,
+            kind=LedgerEntry.Kind.RESET,
+            step=r.step,
+            points=-r.points,
+            occurred_at=reset.at,
+            expires_at=r.expires_at,
+            period_start=r.period_start,
+        )
+        for r in rows
+    ]
+    LedgerEntry.objects.bulk_create(created, batch_size=1000)
+    return len(created)
+
+
+def sweep_expired(*, since: dt.datetime | None, now: dt.datetime) -> set[int]:
+    """Refresh the contacts whose rows expired in (since, now]; returns them."""
+    expired = LedgerEntry.objects.filter(expires_at__lte=now)
+    if since is not None:
+        expired = expired.filter(expires_at__gt=since)
+    contacts = set(expired.order_by().values_list("contact_id", flat=True).distinct())
+    ids = sorted(contacts)
+    for start in range(0, len(ids), 1000):
+        refresh_behaviour(contact_ids=ids[start : start + 1000], now=now)
+    return contacts
