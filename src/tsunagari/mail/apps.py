@@ -5,3 +5,14 @@ class MailConfig(AppConfig):
     name = "tsunagari.mail"
     label = "mail"
     verbose_name = "Mail"
+
+    def ready(self) -> None:
+        from tsunagari.mail.bounces import connect_anymail, ingest_configured_maildir
+        from tsunagari.mail.sending import send_batch
+        from tsunagari.mail.services import broadcasts_advance
+        from tsunagari.work.registry import register
+
+        register("mail.broadcasts", broadcasts_advance)
+        register("mail.send", send_batch)
+        register("mail.bounces", ingest_configured_maildir)
+        connect_anymail()

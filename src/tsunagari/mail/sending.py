@@ -1,0 +1,352 @@
+"""The send runner: claim due messages under a lease, check who may be emailed now, render,
+deliver over one reused connection, and record every outcome in one transaction per batch.
+
+A worker killed mid-batch leaves its claimed rows in `sending`; their lease expires and the
+next run retakes them, so nothing is lost and at most that batch is sent twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import smtplib
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.mail import get_connection
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from tsunagari.crm.choices import ConsentState
+from tsunagari.mail.compose import (
+    CompiledTemplate,
+    HeaderError,
+    LinkCache,
+    compile_parts,
+    compose,
+    contact_rows,
+)
+from tsunagari.mail.engagement import normalised, suppress, topic_opt_outs, touch
+from tsunagari.mail.models import Broadcast, Message, SenderSettings, Suppression, Template, Topic
+from tsunagari.mail.queries import sender_settings
+from tsunagari.mail.render import TemplateSyntaxError
+from tsunagari.tracking.services import touchpoints_append_many
+from tsunagari.tracking.vocabulary import Type
+from tsunagari.work.claims import due
+
+log = logging.getLogger(__name__)
+
+# Retry schedule for 4xx replies and lost connections (seconds after each attempt).
+BACKOFF = (60, 300, 1800, 7200, 21600)
+MAX_ATTEMPTS = len(BACKOFF) + 1
+
+
+def lease() -> dt.timedelta:
+    return dt.timedelta(seconds=getattr(settings, "TSUNAGARI_MAIL_LEASE_SECONDS", 300))
+
+
+def batch_size() -> int:
+    return getattr(settings, "TSUNAGARI_MAIL_BATCH", 100)
+
+
+def _ready(now: dt.datetime) -> Q:
+    # claims.due: waiting rows, or rows whose claim's lease ran out (a dead worker's).
+    return (
+        due(Message.Status.QUEUED, Message.Status.SENDING) | Q(status=Message.Status.DEFERRED)
+    ) & Q(due_at__lte=now)
+
+
+def _candidates(now: dt.datetime, limit: int) -> list[int]:
+    """Due message ids, within each sending broadcast's per-minute rate."""
+    ids: list[int] = []
+    ready = _ready(now)
+    sending = Broadcast.objects.filter(status=Broadcast.Status.SENDING).values_list(
+        "pk", "rate_per_minute"
+    )
+    for broadcast_id, rate in sending:
+        recent = Message.objects.filter(
+            broadcast_id=broadcast_id, sent_at__gte=now - dt.timedelta(minutes=1)
+        ).count()
+        allowance = min(limit - len(ids), rate - recent)
+        if allowance <= 0:
+            continue
+        ids += (
+            Message.objects.filter(ready, broadcast_id=broadcast_id)
+            .order_by("due_at", "id")
+            .values_list("pk", flat=True)[:allowance]
+        )
+    if len(ids) < limit:
+        ids += (
+            Message.objects.filter(ready, broadcast__isnull=True)
+            .order_by("due_at", "id")
+            .values_list("pk", flat=True)[: limit - len(ids)]
+        )
+    return ids
+
+
+def claim_batch(limit: int | None = None) -> list[Message]:
+    """Compare-and-set: the UPDATE re-checks readiness, so two workers never share a row."""
+    now = timezone.now()
+    ids = _candidates(now, limit or batch_size())
+    if not ids:
+        return []
+    token = secrets.token_hex(16)
+    Message.objects.filter(_ready(now), pk__in=ids).update(
+        status=Message.Status.SENDING,
+        lease_until=now + lease(),
+        attempts=F("attempts") + 1,
+        claim=token,
+    )
+    return list(
+        Message.objects.filter(claim=token, status=Message.Status.SENDING)
+        .select_related("broadcast")
+        .order_by("id")
+    )
+
+
+@dataclass
+class Batch:
+    """What the batch learned about its recipients, in a handful of queries."""
+
+    sender: SenderSettings
+    rows: dict[int, dict]
+    suppressed: set[str]
+    recent: dict[int, int]
+    topic_out: dict[int, set[int]]
+    topics: dict[int, str]
+    templates: dict[tuple[int, str], CompiledTemplate] = field(default_factory=dict)
+    links: LinkCache = field(default_factory=LinkCache)
+
+
+def _batch(messages: list[Message], now: dt.datetime) -> Batch:
+    sender = sender_settings()
+    contact_ids = {m.contact_id for m in messages}
+    rows = contact_rows(contact_ids)
+    emails = {normalised(r["email"]) for r in rows.values() if r["email"]}
+    suppressed = set(
+        Suppression.objects.filter(active=True, email__in=emails).values_list("email", flat=True)
+    )
+    since = now - dt.timedelta(days=sender.frequency_days)
+    recent = dict(
+        Message.objects.filter(
+            contact_id__in=contact_ids,
+            status=Message.Status.SENT,
+            sent_at__gte=since,
+            template__kind=Template.Kind.MARKETING,
+        )
+        .values("contact_id")
+        .annotate(n=Count("pk"))
+        .values_list("contact_id", "n")
+    )
+    template_topics = dict(
+        Template.objects.filter(pk__in={m.template_id for m in messages}).values_list(
+            "pk", "topic_id"
+        )
+    )
+    topics = dict(
+        Topic.objects.filter(pk__in={t for t in template_topics.values() if t}).values_list(
+            "pk", "key"
+        )
+    )
+    topic_out = {tid: topic_opt_outs(contact_ids, key) for tid, key in topics.items()}
+    return Batch(sender, rows, suppressed, recent, topic_out, topics)
+
+
+def _parts(batch: Batch, message: Message) -> CompiledTemplate:
+    key = (message.template_id, message.variant)
+    if key not in batch.templates:
+        template = Template.objects.get(pk=message.template_id)
+        subject = None
+        if message.variant == "b" and message.broadcast_id:
+            subject = message.broadcast.subject_b
+        batch.templates[key] = compile_parts(template, subject)
+    return batch.templates[key]
+
+
+def skip_reason(batch: Batch, message: Message, parts: CompiledTemplate) -> str:
+    """Why this message may not go out now; empty when it may. Checked at send time."""
+    if message.broadcast_id and message.broadcast.status == Broadcast.Status.CANCELLED:
+        return "cancelled"
+    row = batch.rows.get(message.contact_id)
+    if row is None or row["deleted_at"] is not None:
+        return "deleted"
+    if not row["email"]:
+        return "no_address"
+    if normalised(row["email"]) in batch.suppressed:
+        return "suppressed"
+    if parts.kind != Template.Kind.MARKETING:
+        return ""
+    if row["do_not_contact"]:
+        return "do_not_contact"
+    if row["email_consent"] == ConsentState.OPT_OUT:
+        return "opted_out"
+    if row["email_consent"] != ConsentState.OPT_IN:
+        return "no_consent"
+    if parts.topic_id and message.contact_id in batch.topic_out.get(parts.topic_id, ()):
+        return "topic_opt_out"
+    if batch.recent.get(message.contact_id, 0) >= batch.sender.frequency_cap:
+        return "frequency_cap"
+    return ""
+
+
+@dataclass
+class Outcome:
+    message: Message
+    status: str
+    reason: str = ""
+    error: str = ""
+    permanent: bool = False
+
+
+class _Connection:
+    """One SMTP (or ESP) connection for the batch, reopened after a drop."""
+
+    def __init__(self) -> None:
+        self.backend = None
+
+    def send(self, email) -> None:
+        if self.backend is None:
+            self.backend = get_connection(fail_silently=False)
+            self.backend.open()
+        self.backend.send_messages([email])
+
+    def reset(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.backend is not None:
+            try:
+                self.backend.close()
+            except Exception:  # a dead connection may fail to say goodbye
+                log.debug("closing a broken mail connection failed", exc_info=True)
+            self.backend = None
+
+
+def _smtp_outcome(message: Message, exc: Exception) -> Outcome:
+    """4xx and lost connections retry later; 5xx fails, and suppresses when it is the mailbox."""
+    code, text, recipient_level = 0, str(exc), False
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
+        code, raw = next(iter(exc.recipients.values()))
+        text, recipient_level = (
+            raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw),
+            True,
+        )
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        code = exc.smtp_code
+        raw = exc.smtp_error
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        recipient_level = isinstance(exc, smtplib.SMTPDataError) and " 5.1." in f" {text}"
+    else:
+        anymail_refused = type(exc).__name__ == "AnymailRecipientsRefused"
+        if anymail_refused:
+            return Outcome(message, Message.Status.FAILED, error=text[:500], permanent=True)
+    error = f"{code} {text}".strip()[:500]
+    if 500 <= code < 600:
+        permanent = recipient_level and code in (550, 551, 553, 554)
+        return Outcome(message, Message.Status.FAILED, error=error, permanent=permanent)
+    return Outcome(message, Message.Status.DEFERRED, error=error)
+
+
+def _deliver(batch: Batch, connection: _Connection, message: Message) -> Outcome:
+    try:
+        parts = _parts(batch, message)
+    except TemplateSyntaxError as exc:
+        return Outcome(message, Message.Status.FAILED, error=str(exc)[:500])
+    reason = skip_reason(batch, message, parts)
+    if reason:
+        return Outcome(message, Message.Status.SKIPPED, reason=reason)
+    if message.attempts > MAX_ATTEMPTS:
+        return Outcome(message, Message.Status.FAILED, error="too many attempts")
+    row = batch.rows[message.contact_id]
+    try:
+        composed = compose(
+            message_id=message.pk,
+            row=row,
+            parts=parts,
+            sender=batch.sender,
+            to=row["email"],
+            scope=f"b:{message.broadcast_id}"
+            if message.broadcast_id
+            else f"t:{message.template_id}",
+            links=batch.links,
+            broadcast_id=message.broadcast_id,
+        )
+    except HeaderError as exc:
+        return Outcome(message, Message.Status.SKIPPED, reason="invalid_header", error=str(exc))
+    message.to_email = row["email"]
+    message.subject = composed.subject[:300]
+    message.header_message_id = composed.header_message_id[:250]
+    try:
+        connection.send(composed.email)
+    except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as exc:
+        return _smtp_outcome(message, exc)
+    except OSError as exc:  # a dropped connection, refused connect, timeout (and SMTPException)
+        connection.reset()
+        return Outcome(message, Message.Status.DEFERRED, error=f"connection: {exc}"[:500])
+    except Exception as exc:  # ESP errors through anymail
+        if "anymail" not in type(exc).__module__:
+            raise
+        return _smtp_outcome(message, exc)
+    status = getattr(composed.email, "anymail_status", None)
+    if status is not None and getattr(status, "message_id", None):
+        message.esp_message_id = str(status.message_id)[:250]
+    batch.recent[message.contact_id] = batch.recent.get(message.contact_id, 0) + 1
+    return Outcome(message, Message.Status.SENT)
+
+
+FIELDS = [
+    "status",
+    "skip_reason",
+    "last_error",
+    "due_at",
+    "lease_until",
+    "claim",
+    "sent_at",
+    "to_email",
+    "subject",
+    "header_message_id",
+    "esp_message_id",
+]
+
+
+@transaction.atomic
+def _record(outcomes: list[Outcome], now: dt.datetime) -> None:
+    """Every outcome of the batch, its touchpoints and suppressions, in one transaction."""
+    touches = []
+    for o in outcomes:
+        m = o.message
+        m.status, m.skip_reason, m.claim, m.lease_until = o.status, o.reason, "", None
+        m.last_error = o.error
+        if o.status == Message.Status.SENT:
+            m.sent_at = now
+            touches.append(touch(m, Type.EMAIL_SENT, machine=False, when=now))
+        elif o.status == Message.Status.DEFERRED:
+            if m.attempts >= MAX_ATTEMPTS:
+                m.status = Message.Status.FAILED
+            else:
+                m.due_at = now + dt.timedelta(seconds=BACKOFF[min(m.attempts, len(BACKOFF)) - 1])
+        if o.permanent and m.to_email:
+            suppress(email=m.to_email, reason=Suppression.Reason.HARD_BOUNCE, detail=o.error)
+    Message.objects.bulk_update([o.message for o in outcomes], FIELDS)
+    touchpoints_append_many(touches)
+
+
+def send_batch(limit: int | None = None) -> int:
+    """Claim, send and record one batch; the number of messages handled."""
+    messages = claim_batch(limit)
+    if not messages:
+        return 0
+    now = timezone.now()
+    batch = _batch(messages, now)
+    connection = _Connection()
+    outcomes: list[Outcome] = []
+    try:
+        for message in messages:
+            outcomes.append(_deliver(batch, connection, message))
+    finally:
+        connection.close()
+        if outcomes:
+            _record(outcomes, timezone.now())
+    return len(outcomes)
