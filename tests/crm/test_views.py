@@ -4,6 +4,7 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.crm.factories import make_account, make_contact
 from tsunagari.crm import services
+from tsunagari.crm.choices import LifecycleStage
 from tsunagari.crm.models import Account, Contact, CustomField
 
 pytestmark = pytest.mark.django_db
@@ -315,3 +316,22 @@ def test_merging_accounts_from_the_page_moves_the_people(marketer_client):
     person.refresh_from_db()
     assert person.account_id == keep.pk
     assert marketer_client.get(f"/accounts/{drop.pk}/").status_code == 404
+
+
+def test_the_dashboard_counts_live_contacts_by_stage(marketer_client):
+    make_contact("a@example.jp", lifecycle_stage=LifecycleStage.MQL)
+    make_contact("b@example.jp", lifecycle_stage=LifecycleStage.MQL)
+    make_contact("c@example.jp", lifecycle_stage=LifecycleStage.SQL)
+    gone = make_contact("d@example.jp", lifecycle_stage=LifecycleStage.MQL)
+    services.contact_delete(contact=gone)
+    response = marketer_client.get("/")
+    stats = response.context["stats"]
+    assert (stats["contacts"], stats["mql"], stats["sql"]) == (3, 2, 1)
+    funnel = {row["stage"]: row["count"] for row in stats["funnel"]}
+    assert funnel["mql"] == 2 and funnel["sql"] == 1 and funnel["customer"] == 0
+    assert '<table class="funnel">' in response.content.decode()
+
+
+def test_an_empty_database_shows_how_to_start_instead_of_a_funnel(marketer_client):
+    body = marketer_client.get("/").content.decode()
+    assert 'class="empty card"' in body and '<table class="funnel">' not in body
