@@ -41,6 +41,7 @@ def _choice(choices) -> Callable[[str], str]:
     allowed = {str(v) for v, _label in choices}
 
     def clean(value: str) -> str:
+        value = value.strip()
         if value not in allowed:
             raise ValidationError(_("Choose one of the options."))
         return value

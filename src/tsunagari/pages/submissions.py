@@ -140,11 +140,11 @@ def _validate(asked: list[FormField], data) -> tuple[_Answers, dict[str, str]]:
             custom = custom_field_for(f.target)
             if custom is not None:
                 answers.customs[f.target] = custom
-        if f.choices and raw not in [str(c) for c in f.choices]:
+        if f.choices and raw.strip() not in [str(c) for c in f.choices]:
             errors[f.name] = _("Choose one of the options.")
             continue
         try:
-            value = clean_answer(f.target, raw.strip(), custom)
+            value = clean_answer(f.target, raw, custom)
         except ValidationError as exc:
             errors[f.name] = " ".join(exc.messages)
             continue
