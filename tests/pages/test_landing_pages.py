@@ -115,7 +115,7 @@ def test_conversion_rates_per_variant(landing, whitepaper):
     services.page_publish(page=landing)
     for i in range(6):
         client = Client()
-        html, inputs = open_page(client, landing.slug)
+        _html, inputs = open_page(client, landing.slug)
         if i % 2 == 0:
             submit_page(
                 client,
