@@ -118,7 +118,7 @@ def test_the_frequency_cap_skips_contacts_emailed_enough_this_week(smtp_server, 
     sender.frequency_cap = 2
     sender.save()
     contact = opted_in("busy@example.jp")
-    for n in range(3):
+    for _n in range(3):
         broadcast = _broadcast(template, [contact])
         services.broadcast_schedule(broadcast=broadcast)
         _drain()

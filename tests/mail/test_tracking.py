@@ -4,7 +4,6 @@ scanner clicks flagged, touchpoints written, a known visitor identified; forged 
 from __future__ import annotations
 
 import re
-
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -66,7 +65,7 @@ def test_a_human_click_redirects_to_the_stored_url_with_utm_and_counts(delivered
 
 @pytest.mark.django_db(transaction=True)
 def test_a_scanner_following_every_link_is_flagged_not_counted(delivered):
-    message, clicks, _pixel = delivered
+    _message, clicks, _pixel = delivered
     scanner = Client(HTTP_USER_AGENT=BROWSER)
     for path in clicks[:2]:
         assert scanner.get(path).status_code == 302

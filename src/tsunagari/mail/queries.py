@@ -106,12 +106,12 @@ def link_report(broadcast: Broadcast) -> list[dict]:
     rows = (
         Link.objects.filter(scope=f"b:{broadcast.pk}")
         .annotate(
-            clicks=Count("clicks", filter=Q(clicks__machine=False)),
+            human=Count("clicks", filter=Q(clicks__machine=False)),
             clickers=Count("clicks__message", filter=Q(clicks__machine=False), distinct=True),
             machine=Count("clicks", filter=Q(clicks__machine=True)),
         )
-        .order_by("-clicks", "id")
-        .values("id", "url", "clicks", "clickers", "machine")
+        .order_by("-human", "id")
+        .values("id", "url", "human", "clickers", "machine")
     )
     return list(rows)
 
