@@ -132,3 +132,25 @@ def test_rules_all_have_to_hold():
     assert not matches({"lifecycle": ["mql"], "min_behaviour": 50}, p)
     assert not matches({"abm_tiers": [1]}, p)
     assert matches({"abm_tiers": [1, 2], "industry": ["it"]}, p)
+
+
+def test_a_browser_not_stored_yet_is_stored_with_the_company_of_its_ip_range(site, hero):
+    from tsunagari.tracking.models import IpRange
+    from tsunagari.tracking.sites import range_keys
+
+    account = make_account("狙い", is_target=True)
+    start, end = range_keys("127.0.0.0/8")
+    IpRange.objects.create(account=account, cidr="127.0.0.0/8", start=start, end=end)
+    fresh = "e" * 32
+    assert ask(fresh).json()["hero"]["variant"] == "target"
+    assert Visitor.objects.get(uid=fresh).account_id == account.pk
+    assert Touchpoint.objects.get().account_id == account.pk
+
+
+def test_crawlers_do_not_become_visitors(site, hero):
+    Client().get(
+        "/p/slots.json",
+        {"k": "hero", "v": "f" * 32},
+        headers={"Origin": ORIGIN, "User-Agent": "Googlebot/2.1"},
+    )
+    assert not Visitor.objects.exists() and not Touchpoint.objects.exists()

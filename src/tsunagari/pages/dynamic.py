@@ -19,8 +19,10 @@ from django.utils import timezone
 from tsunagari.pages.blocks import clean_html
 from tsunagari.pages.models import ContentSlot
 from tsunagari.segments.models import Membership
+from tsunagari.tracking.collect import is_bot
 from tsunagari.tracking.models import Touchpoint, Visitor
 from tsunagari.tracking.services import touchpoints_append
+from tsunagari.tracking.sites import account_for_ip
 from tsunagari.tracking.vocabulary import Type
 
 DEFAULT_VARIANT = "default"
@@ -99,16 +101,41 @@ class Profile:
         return self.segments
 
 
-def profile_for(uid: str | None) -> Profile:
-    if not uid or len(uid) != 32:
-        return Profile()
-    visitor = (
-        Visitor.objects.select_related("contact__account", "contact__score", "account")
-        .filter(uid=uid)
-        .first()
+def _visitor_query(uid: str):
+    return Visitor.objects.select_related("contact__account", "contact__score", "account").filter(
+        uid=uid
     )
-    if visitor is None:
+
+
+def profile_for(uid: str | None, *, ip: str = "", user_agent: str = "") -> Profile:
+    """What the rules see of this browser; a browser not stored yet is stored now.
+
+    The snippet's first page view may still be on its way to the database when the slot is
+    asked for, so the visitor row is created here too (the same insert-or-ignore as ingest),
+    with the company its IP range belongs to.
+    """
+    if not uid or len(uid) != 32 or not all(c in "0123456789abcdef" for c in uid):
         return Profile()
+    visitor = _visitor_query(uid).first()
+    if visitor is None:
+        if is_bot(user_agent):
+            return Profile()
+        now = timezone.now()
+        Visitor.objects.bulk_create(
+            [
+                Visitor(
+                    uid=uid,
+                    first_seen=now,
+                    last_seen=now,
+                    user_agent=user_agent[:300],
+                    account_id=account_for_ip(ip),
+                )
+            ],
+            ignore_conflicts=True,
+        )
+        visitor = _visitor_query(uid).first()
+        if visitor is None:
+            return Profile()
     profile = Profile(visitor=visitor)
     contact = visitor.contact if visitor.contact_id else None
     if contact is not None and contact.deleted_at is None:
@@ -151,12 +178,20 @@ def choose(slot: Slot, profile: Profile) -> tuple[str, str]:
     return DEFAULT_VARIANT, slot.default_html
 
 
-def decide(*, uid: str | None, keys: list[str], source: str, url: str = "") -> dict[str, dict]:
+def decide(
+    *,
+    uid: str | None,
+    keys: list[str],
+    source: str,
+    url: str = "",
+    ip: str = "",
+    user_agent: str = "",
+) -> dict[str, dict]:
     """The variant of each known slot for this visitor, recorded on the stream."""
     slots = [s for s in (slot_cache.get(k) for k in keys[:10]) if s is not None]
     if not slots:
         return {}
-    profile = profile_for(uid)
+    profile = profile_for(uid, ip=ip, user_agent=user_agent)
     now = timezone.now()
     out: dict[str, dict] = {}
     touches = []

@@ -49,7 +49,7 @@ from tsunagari.pages.submissions import (
 from tsunagari.tracking.collect import is_bot, origin_of
 from tsunagari.tracking.models import Touchpoint, Visitor
 from tsunagari.tracking.services import touchpoints_append
-from tsunagari.tracking.sites import site_cache
+from tsunagari.tracking.sites import account_for_ip, site_cache
 from tsunagari.tracking.vocabulary import Type
 
 EMBED_JS = (Path(__file__).parent / "static" / "pages" / "embed.js").read_bytes()
@@ -189,7 +189,12 @@ def _record_view(request: HttpRequest, page: LandingPage, variant: PageVariant, 
     with transaction.atomic():
         visitor, _created = Visitor.objects.get_or_create(
             uid=uid,
-            defaults={"first_seen": now, "last_seen": now, "user_agent": user_agent[:300]},
+            defaults={
+                "first_seen": now,
+                "last_seen": now,
+                "user_agent": user_agent[:300],
+                "account_id": account_for_ip(_ip(request)),
+            },
         )
         Visitor.objects.filter(pk=visitor.pk).update(last_seen=now)
         contact_id = visitor.contact_id
@@ -448,7 +453,14 @@ def slots(request: HttpRequest) -> HttpResponse:
         return _cors(JsonResponse({"error": "too many requests"}, status=429), origin)
     keys = [k for k in request.GET.get("k", "").split(",") if k][:10]
     page_url = _same_site(request.GET.get("u", ""), origin)
-    decisions = dynamic.decide(uid=request.GET.get("v"), keys=keys, source=origin, url=page_url)
+    decisions = dynamic.decide(
+        uid=request.GET.get("v"),
+        keys=keys,
+        source=origin,
+        url=page_url,
+        ip=_ip(request),
+        user_agent=request.headers.get("User-Agent", ""),
+    )
     response = HttpResponse(json.dumps(decisions), content_type="application/json")
     response["Cache-Control"] = "no-store"
     return _cors(response, origin)
