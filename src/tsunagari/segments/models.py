@@ -32,9 +32,23 @@ class Segment(models.Model):
     refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
     member_count = models.PositiveIntegerField(default=0, editable=False)
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Incremental refresh: contacts changed after this instant have not been re-evaluated yet.
+    changes_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A worker claims a scheduled full refresh with a compare-and-set on this lease.
+    refresh_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    refresh_seconds = models.FloatField(null=True, blank=True, editable=False)
+    refresh_error = models.CharField(max_length=300, blank=True, editable=False)
 
     class Meta:
         ordering = ["name", "id"]
+        indexes = [
+            # The scheduled refresh picks live dynamic segments refreshed longest ago.
+            models.Index(
+                fields=["kind", "refreshed_at"],
+                condition=Q(deleted_at__isnull=True),
+                name="segments_due",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -47,6 +61,9 @@ class Membership(models.Model):
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="memberships")
     entered_at = models.DateTimeField()
     exited_at = models.DateTimeField(null=True, blank=True)
+    # Who or what put a contact in a static list: "manual", "csv:<file>", "api", "journey:<id>";
+    # "refresh" for dynamic segments.
+    source = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         constraints = [
@@ -64,7 +81,32 @@ class Membership(models.Model):
                 name="segments_contact_current",
             ),
             models.Index(fields=["segment", "-entered_at"], name="segments_entered"),
+            # The stays a refresh has just closed (hooks) and exits over time (growth).
+            models.Index(
+                fields=["segment", "exited_at"],
+                condition=Q(exited_at__isnull=False),
+                name="segments_exited",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.segment_id}:{self.contact_id}"
+
+
+class SegmentSize(models.Model):
+    """A segment's size at the end of a day, with the entries and exits of that day (growth)."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="sizes")
+    day = models.DateField()
+    size = models.PositiveIntegerField(default=0)
+    entered = models.PositiveIntegerField(default=0)
+    exited = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["segment", "day"]
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "day"], name="segments_size_per_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.segment_id}@{self.day}: {self.size}"

@@ -1,0 +1,552 @@
+"""Writing segments: saving definitions, materialising membership, static lists, entry/exit hooks.
+
+Membership is written set-based: one `INSERT … SELECT` for the contacts who entered and one
+`UPDATE` for the stays that ended, in one transaction with the segment row locked, so a crash
+leaves either the old membership or the new one, never half of each, and two refreshes of the
+same segment never interleave. Hooks (journeys) run after that transaction commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import DatabaseError, OperationalError, connection, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from tsunagari.core.models import User
+from tsunagari.crm.models import LIVE, Contact
+from tsunagari.segments import language
+from tsunagari.segments.compiler import compile_q
+from tsunagari.segments.language import DefinitionError
+from tsunagari.segments.models import Membership, Segment, SegmentSize
+
+# Counts and previews in the builder must answer or give up; so must a scheduled refresh.
+PREVIEW_TIMEOUT_S = 5.0
+REFRESH_TIMEOUT_S = 300.0
+SAMPLE_SIZE = 10
+
+MembershipHook = Callable[[Segment, list[int], list[int]], None]
+_HOOKS: list[MembershipHook] = []
+
+
+class SegmentTimeout(Exception):
+    """The database gave up on a segment query after its time limit."""
+
+
+@dataclass
+class RefreshResult:
+    """What a refresh changed. The id lists are filled only when a hook listens for them."""
+
+    segment_id: int
+    entered_count: int = 0
+    exited_count: int = 0
+    entered: list[int] = field(default_factory=list)
+    exited: list[int] = field(default_factory=list)
+    size: int = 0
+    seconds: float = 0.0
+
+
+# --- Hooks -----------------------------------------------------------------------------------
+
+
+def register_membership_hook(fn: MembershipHook) -> None:
+    """Call `fn(segment, entered_ids, exited_ids)` after every membership change commits."""
+    if fn not in _HOOKS:
+        _HOOKS.append(fn)
+
+
+def unregister_membership_hook(fn: MembershipHook) -> None:
+    if fn in _HOOKS:
+        _HOOKS.remove(fn)
+
+
+def _announce(segment: Segment, entered: list[int], exited: list[int]) -> None:
+    if not (entered or exited) or not _HOOKS:
+        return
+    hooks = list(_HOOKS)
+
+    def run() -> None:
+        for hook in hooks:
+            hook(segment, list(entered), list(exited))
+
+    transaction.on_commit(run)
+
+
+# --- Compiling and running with a time limit -------------------------------------------------
+
+
+def compile_filter(
+    definition: dict,
+    *,
+    now: dt.datetime | None = None,
+    segment_id: int | None = None,
+    restrict_ids: Iterable[int] | None = None,
+    validated: bool = False,
+) -> QuerySet[Contact]:
+    """The live contacts `definition` selects, as one lazy queryset (DefinitionError if invalid).
+
+    `now` fixes "the last N days" (tests, previews that must agree with a refresh);
+    `segment_id` names the segment the definition belongs to, for cycle detection.
+    """
+    if not validated:
+        language.validate(definition, segment_id=segment_id)
+    q = compile_q(
+        definition or {},
+        now=now or timezone.now(),
+        restrict_ids=restrict_ids,
+        segment_id=segment_id,
+    )
+    qs = Contact.objects.filter(LIVE).filter(q)
+    if restrict_ids is not None:
+        qs = qs.filter(pk__in=list(restrict_ids))
+    return qs
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Stop any query that runs longer than `seconds`; SegmentTimeout instead.
+
+    PostgreSQL: `SET LOCAL statement_timeout` inside a transaction (it ends with it). SQLite:
+    a progress handler that interrupts the statement once the deadline has passed.
+    """
+    with transaction.atomic():
+        connection.ensure_connection()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL statement_timeout = %s", [int(seconds * 1000)])
+            try:
+                yield
+            except OperationalError as exc:
+                if "statement timeout" in str(exc) or "canceling statement" in str(exc):
+                    raise SegmentTimeout(str(exc)) from exc
+                raise
+            return
+        raw = connection.connection
+        deadline = time.monotonic() + seconds
+        raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 100_000)
+        try:
+            yield
+        except OperationalError as exc:
+            if "interrupted" in str(exc):
+                raise SegmentTimeout(str(exc)) from exc
+            raise
+        finally:
+            raw.set_progress_handler(None, 0)
+
+
+@dataclass
+class Preview:
+    count: int
+    sample: list[Contact]
+
+
+def segment_preview(
+    definition: dict,
+    *,
+    now: dt.datetime | None = None,
+    segment_id: int | None = None,
+    sample_size: int = SAMPLE_SIZE,
+    timeout: float = PREVIEW_TIMEOUT_S,
+) -> Preview:
+    """Count and a sample of the contacts a definition selects, within a time limit.
+
+    DefinitionError for an invalid definition, SegmentTimeout when the database gives up.
+    """
+    qs = compile_filter(definition, now=now, segment_id=segment_id)
+    try:
+        with time_limit(timeout):
+            count = qs.count()
+            sample = list(qs.select_related("account").order_by("-id")[:sample_size])
+    except SegmentTimeout:
+        raise
+    except DatabaseError as exc:  # the sample's transaction is gone; say so plainly
+        if "interrupted" in str(exc) or "timeout" in str(exc):
+            raise SegmentTimeout(str(exc)) from exc
+        raise
+    return Preview(count=count, sample=sample)
+
+
+# --- Saving segments -------------------------------------------------------------------------
+
+
+def segment_save(
+    *,
+    segment: Segment,
+    name: str,
+    definition: dict | None = None,
+    description: str = "",
+    actor: User | None = None,
+) -> Segment:
+    """Create or update a segment; a dynamic one's definition is validated first.
+
+    DefinitionError (nothing saved) when the definition is invalid.
+    """
+    name = name.strip()
+    if not name:
+        raise DefinitionError([("name", _("Enter a name."))])
+    if segment.kind == Segment.Kind.DYNAMIC:
+        definition = definition or {}
+        language.validate(definition, segment_id=segment.pk)
+        segment.definition = definition
+    else:
+        segment.definition = {}
+    segment.name = name[:120]
+    segment.description = description.strip()[:500]
+    if segment.pk is None and actor is not None and actor.is_authenticated:
+        segment.created_by = actor
+    segment.save()
+    return segment
+
+
+def segment_delete(*, segment: Segment) -> None:
+    """Soft-delete: the segment disappears from lists; others referring to it match nobody."""
+    now = timezone.now()
+    with transaction.atomic():
+        Segment.objects.filter(pk=segment.pk).update(deleted_at=now)
+        exited = list(
+            Membership.objects.filter(segment=segment, exited_at__isnull=True).values_list(
+                "contact_id", flat=True
+            )
+        )
+        Membership.objects.filter(segment=segment, exited_at__isnull=True).update(exited_at=now)
+        _announce(segment, [], exited)
+
+
+def referring_segments(segment: Segment) -> list[Segment]:
+    """Live segments whose definition refers to `segment` (blocks deletion, shown to people)."""
+    found = []
+    for other in Segment.objects.filter(kind=Segment.Kind.DYNAMIC, deleted_at__isnull=True):
+        if other.pk != segment.pk and segment.pk in _references(other.definition):
+            found.append(other)
+    return found
+
+
+def _references(definition: Any) -> set[int]:
+    refs: set[int] = set()
+    stack = [definition]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if isinstance(node.get("in_segment"), int):
+            refs.add(node["in_segment"])
+        for key in ("and", "or"):
+            if isinstance(node.get(key), list):
+                stack.extend(node[key])
+        if "not" in node:
+            stack.append(node["not"])
+    return refs
+
+
+# --- Materialising membership ----------------------------------------------------------------
+
+
+def _lock(segment: Segment) -> Segment:
+    """The segment row, locked until the transaction ends (PostgreSQL; SQLite has one writer)."""
+    return Segment.objects.select_for_update().get(pk=segment.pk)
+
+
+def _insert_entries(
+    segment: Segment, matching: QuerySet[Contact], now: dt.datetime, source: str
+) -> int:
+    """INSERT … SELECT the matching contacts who are not current members; how many."""
+    current = Membership.objects.filter(
+        segment_id=segment.pk, exited_at__isnull=True, contact_id=OuterRef("pk")
+    )
+    new = matching.filter(~Exists(current)).order_by().values("pk")
+    sql, params = new.query.sql_with_params()
+    table = connection.ops.quote_name(Membership._meta.db_table)
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (segment_id, contact_id, entered_at, source) "
+            f"SELECT %s, new.id, %s, %s FROM ({sql}) new",
+            [segment.pk, stamp, source, *params],
+        )
+        return max(cursor.rowcount, 0)
+
+
+def _ids(qs: QuerySet) -> list[int]:
+    return list(qs.values_list("contact_id", flat=True))
+
+
+def _record_size(segment: Segment, now: dt.datetime, entered: int, exited: int) -> int:
+    size = Membership.objects.filter(segment_id=segment.pk, exited_at__isnull=True).count()
+    day = timezone.localdate(now)
+    row, created = SegmentSize.objects.get_or_create(
+        segment_id=segment.pk,
+        day=day,
+        defaults={"size": size, "entered": entered, "exited": exited},
+    )
+    if not created:
+        SegmentSize.objects.filter(pk=row.pk).update(
+            size=size, entered=row.entered + entered, exited=row.exited + exited
+        )
+    return size
+
+
+def _apply(
+    segment: Segment,
+    matching: QuerySet[Contact],
+    scope: Q,
+    now: dt.datetime,
+    *,
+    source: str,
+) -> RefreshResult:
+    """Open stays for `matching` contacts, close the current stays in `scope` that no longer match.
+
+    Runs inside the caller's transaction with the segment locked.
+    """
+    entered = _insert_entries(segment, matching, now, source)
+    still = matching.filter(pk=OuterRef("contact_id"))
+    leaving = Membership.objects.filter(scope, segment_id=segment.pk, exited_at__isnull=True)
+    exited = leaving.filter(~Exists(still)).update(exited_at=now)
+    result = RefreshResult(segment_id=segment.pk, entered_count=entered, exited_count=exited)
+    if _HOOKS:
+        # This refresh's stays carry its exact timestamp, under the segment's lock.
+        stays = Membership.objects.filter(segment_id=segment.pk)
+        if entered:
+            result.entered = _ids(stays.filter(entered_at=now, exited_at__isnull=True))
+        if exited:
+            result.exited = _ids(stays.filter(exited_at=now))
+        _announce(segment, result.entered, result.exited)
+    return result
+
+
+def segment_refresh(
+    segment: Segment, *, now: dt.datetime | None = None, timeout: float | None = None
+) -> RefreshResult:
+    """Recompute a dynamic segment's membership completely, in one transaction.
+
+    Entered contacts get a new stay, departed ones get `exited_at`; unchanged stays are
+    untouched. Hooks get the ids after commit. DefinitionError if the definition went bad
+    (e.g. a custom field it uses was deleted) — nothing is changed then.
+    """
+    began = time.perf_counter()
+    now = now or timezone.now()
+    if segment.kind != Segment.Kind.DYNAMIC:
+        raise DefinitionError([("", _("Only dynamic segments are refreshed."))])
+    with transaction.atomic():
+        locked = _lock(segment)
+        matching = compile_filter(locked.definition, now=now, segment_id=locked.pk)
+        if timeout is not None and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL statement_timeout = %s", [int(timeout * 1000)])
+        result = _apply(locked, matching, Q(), now, source="refresh")
+        result.size = _record_size(locked, now, result.entered_count, result.exited_count)
+        result.seconds = time.perf_counter() - began
+        Segment.objects.filter(pk=locked.pk).update(
+            refreshed_at=now,
+            changes_seen_at=now,
+            member_count=result.size,
+            refresh_seconds=round(result.seconds, 3),
+            refresh_error="",
+        )
+    segment.refreshed_at, segment.member_count = now, result.size
+    return result
+
+
+def segment_refresh_contacts(
+    segment: Segment, contact_ids: Sequence[int], *, now: dt.datetime | None = None
+) -> RefreshResult:
+    """Re-evaluate a dynamic segment for some contacts only (incremental refresh)."""
+    now = now or timezone.now()
+    ids = sorted(set(contact_ids))
+    result = RefreshResult(segment_id=segment.pk)
+    if not ids or segment.kind != Segment.Kind.DYNAMIC:
+        return result
+    with transaction.atomic():
+        locked = _lock(segment)
+        matching = compile_filter(
+            locked.definition, now=now, segment_id=locked.pk, restrict_ids=ids, validated=True
+        )
+        result = _apply(locked, matching, Q(contact_id__in=ids), now, source="refresh")
+        if result.entered_count or result.exited_count:
+            result.size = _record_size(locked, now, result.entered_count, result.exited_count)
+            Segment.objects.filter(pk=locked.pk).update(member_count=result.size)
+    return result
+
+
+# --- Static lists ----------------------------------------------------------------------------
+
+
+def _static(segment: Segment) -> None:
+    if segment.kind != Segment.Kind.STATIC:
+        raise DefinitionError([("", _("Contacts are added by hand only to static lists."))])
+
+
+def static_add(
+    segment: Segment, contact_ids: Iterable[int], *, source: str = "manual"
+) -> list[int]:
+    """Add live contacts to a static list; the ids that entered (members already in are skipped).
+
+    Idempotent: adding the same contacts twice opens one stay each.
+    """
+    _static(segment)
+    ids = sorted({int(i) for i in contact_ids})
+    if not ids:
+        return []
+    now = timezone.now()
+    entered: list[int] = []
+    with transaction.atomic():
+        locked = _lock(segment)
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            matching = Contact.objects.filter(LIVE, pk__in=chunk)
+            if _insert_entries(locked, matching, now, source[:100]):
+                entered += _ids(
+                    Membership.objects.filter(
+                        segment_id=locked.pk,
+                        contact_id__in=chunk,
+                        entered_at=now,
+                        exited_at__isnull=True,
+                    )
+                )
+        size = _record_size(locked, now, len(entered), 0)
+        Segment.objects.filter(pk=locked.pk).update(member_count=size, refreshed_at=now)
+        _announce(locked, entered, [])
+    return entered
+
+
+def static_remove(
+    segment: Segment, contact_ids: Iterable[int], *, source: str = "manual"
+) -> list[int]:
+    """End the stays of these contacts in a static list; the ids that left."""
+    _static(segment)
+    ids = sorted({int(i) for i in contact_ids})
+    if not ids:
+        return []
+    now = timezone.now()
+    exited: list[int] = []
+    with transaction.atomic():
+        locked = _lock(segment)
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            current = Membership.objects.filter(
+                segment_id=locked.pk, contact_id__in=chunk, exited_at__isnull=True
+            )
+            exited += _ids(current)
+            current.update(exited_at=now)
+        size = _record_size(locked, now, 0, len(exited))
+        Segment.objects.filter(pk=locked.pk).update(member_count=size, refreshed_at=now)
+        _announce(locked, [], exited)
+    return exited
+
+
+# --- Incremental and scheduled refresh -------------------------------------------------------
+
+INCREMENTAL_LIMIT = 10_000  # more changed contacts than this: a full refresh is cheaper
+FULL_REFRESH_EVERY = dt.timedelta(hours=1)
+REFRESH_LEASE = dt.timedelta(minutes=30)
+
+
+def _dynamic_segments() -> QuerySet[Segment]:
+    return Segment.objects.filter(kind=Segment.Kind.DYNAMIC, deleted_at__isnull=True).exclude(
+        refreshed_at__isnull=True
+    )
+
+
+def refresh_for_contacts(contact_ids: Iterable[int], *, now: dt.datetime | None = None) -> int:
+    """Re-evaluate every materialised dynamic segment for these contacts; stays changed."""
+    ids = sorted(set(contact_ids))
+    if not ids:
+        return 0
+    changed = 0
+    for segment in _dynamic_segments():
+        try:
+            result = segment_refresh_contacts(segment, ids, now=now)
+        except DefinitionError as exc:
+            Segment.objects.filter(pk=segment.pk).update(refresh_error=str(exc)[:300])
+            continue
+        changed += result.entered_count + result.exited_count
+    return changed
+
+
+def on_touchpoints(batch: list) -> None:
+    """Tracking consumer: contacts with new touchpoints are re-evaluated in the same transaction.
+
+    The consumer advances its cursor in this transaction too, so a crash repeats the batch and
+    the refresh (idempotent) rather than losing it.
+    """
+    ids = {tp.contact_id for tp in batch if tp.contact_id}
+    refresh_for_contacts(ids)
+
+
+def refresh_changed_contacts(*, now: dt.datetime | None = None) -> int:
+    """Re-evaluate contacts whose profile, account or score changed since each segment last looked.
+
+    Returns how many segments did work. More than INCREMENTAL_LIMIT changes: a full refresh.
+    """
+    from tsunagari.scoring.models import ContactScore
+
+    now = now or timezone.now()
+    worked = 0
+    for segment in _dynamic_segments():
+        since = segment.changes_seen_at or segment.refreshed_at
+        changed = (
+            Contact.objects.filter(
+                Q(updated_at__gt=since)
+                | Q(account__updated_at__gt=since)
+                | Q(pk__in=ContactScore.objects.filter(updated_at__gt=since).values("contact_id"))
+            )
+            .values_list("pk", flat=True)
+            .distinct()[: INCREMENTAL_LIMIT + 1]
+        )
+        ids = list(changed)
+        try:
+            if len(ids) > INCREMENTAL_LIMIT:
+                segment_refresh(segment, now=now)
+            elif ids:
+                segment_refresh_contacts(segment, ids, now=now)
+        except DefinitionError as exc:
+            Segment.objects.filter(pk=segment.pk).update(refresh_error=str(exc)[:300])
+            continue
+        Segment.objects.filter(pk=segment.pk, changes_seen_at=segment.changes_seen_at).update(
+            changes_seen_at=now
+        )
+        worked += bool(ids)
+    return worked
+
+
+def _claim_due_refresh(now: dt.datetime) -> Segment | None:
+    """Claim the dynamic segment most overdue for a full refresh (compare-and-set on a lease)."""
+    due = (
+        Segment.objects.filter(kind=Segment.Kind.DYNAMIC, deleted_at__isnull=True)
+        .filter(Q(refreshed_at__isnull=True) | Q(refreshed_at__lt=now - FULL_REFRESH_EVERY))
+        .filter(Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lt=now))
+        .order_by("refreshed_at", "id")
+    )
+    for candidate in due[:5]:
+        claimed = (
+            Segment.objects.filter(pk=candidate.pk)
+            .filter(Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lt=now))
+            .update(refresh_lease_until=now + REFRESH_LEASE)
+        )
+        if claimed == 1:
+            return candidate
+    return None
+
+
+def run_due_refreshes() -> int:
+    """Worker runner: incremental refresh of changed contacts, then one overdue full refresh."""
+    now = timezone.now()
+    worked = refresh_changed_contacts(now=now)
+    segment = _claim_due_refresh(now)
+    if segment is not None:
+        try:
+            segment_refresh(segment, timeout=REFRESH_TIMEOUT_S)
+        except (DefinitionError, DatabaseError) as exc:
+            Segment.objects.filter(pk=segment.pk).update(
+                refresh_error=str(exc)[:300], refreshed_at=timezone.now()
+            )
+        finally:
+            Segment.objects.filter(pk=segment.pk).update(refresh_lease_until=None)
+        worked += 1
+    return worked
