@@ -48,7 +48,7 @@ def criteria(db):
 
 
 def views(contact, n: int) -> None:
-    for i in range(n):
+    for _ in range(n):
         touch(contact, path="/pricing", url="https://www.example.co.jp/pricing", title="料金")
 
 

@@ -17,5 +17,6 @@ urlpatterns = [
     path("settings/teams/", views.team_list, name="team_list"),
     path("settings/teams/new/", views.team_edit, name="team_create"),
     path("settings/teams/<int:pk>/", views.team_edit, name="team_edit"),
+    path("notifications/", views.notification_list, name="notifications"),
     path("healthz", views.health, name="health"),
 ]

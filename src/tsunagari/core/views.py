@@ -129,3 +129,20 @@ def team_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 def health(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
+
+
+@require_login
+@require_http_methods(["GET", "POST"])
+def notification_list(request: HttpRequest) -> HttpResponse:
+    """The user's notifications, newest first; POST marks them read."""
+    from django.core.paginator import Paginator
+
+    from tsunagari.core.models import Notification
+
+    if request.method == "POST":
+        services.notifications_mark_read(user=request.user)
+        return redirect("core:notifications")
+    page = Paginator(Notification.objects.filter(user=request.user), 50).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "core/notifications.html", {"page": page})

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import (
+    BigIntegerField,
     Count,
     DateTimeField,
     ExpressionWrapper,
@@ -26,11 +27,12 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    SmallIntegerField,
     Subquery,
     Value,
 )
 from django.db.models.expressions import Window
-from django.db.models.functions import Coalesce, RowNumber, Trunc
+from django.db.models.functions import Cast, Coalesce, RowNumber, Trunc
 from django.utils import timezone
 
 from tsunagari.scoring.conditions import check_regex, from_stored, glob_to_regex, to_q
@@ -136,7 +138,8 @@ LEDGER_COLUMNS = (
 
 def _expiry(after: dt.timedelta | None):
     if after is None:
-        return Value(None, output_field=DateTimeField())
+        # Typed, so PostgreSQL inserts the NULL of the SELECT into a timestamp column.
+        return Cast(Value(None), output_field=DateTimeField())
     return ExpressionWrapper(F("occurred_at") + Value(after), output_field=DateTimeField())
 
 
@@ -168,10 +171,12 @@ def score_rule(
     first = parts[0]
     qs = touches.annotate(
         s_contact=F("contact_id"),
-        s_rule=Value(rule.pk, output_field=IntegerField()),
+        # Constants of distinct types: Django folds identical expressions of a query that
+        # filters on a window function into one column (rule 10 with 10 points would collide).
+        s_rule=Value(rule.pk, output_field=BigIntegerField()),
         s_touch=F("id"),
         s_kind=Value(LedgerEntry.Kind.TOUCH),
-        s_step=Value(0, output_field=IntegerField()),
+        s_step=Value(0, output_field=SmallIntegerField()),
         s_points=Value(first.points, output_field=IntegerField()),
         s_occurred=F("occurred_at"),
         s_expires=_expiry(first.expires_after),
