@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -178,10 +178,18 @@ def form_submit(*, form: Form, data, ctx: SubmitContext) -> SubmitResult:
     answers, errors = _validate(_asked_fields(form, fields, token, data), data)
     if errors:
         return SubmitResult(errors=errors)
-    with transaction.atomic():
-        if token is not None:
-            protection.token_use(token)
-        return _store(form, answers, ctx, token)
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                if token is not None:
+                    protection.token_use(token)
+                return _store(form, answers, ctx, token)
+        except IntegrityError:
+            # Two first submissions of one new address at once: the second to commit finds
+            # the email taken; run again, and it finds the contact the first one created.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _store(form: Form, answers: _Answers, ctx: SubmitContext, token: FormToken | None):
@@ -189,7 +197,7 @@ def _store(form: Form, answers: _Answers, ctx: SubmitContext, token: FormToken |
     visitor = visitor_by_uid(token.visitor if token and token.visitor else ctx.visitor_uid)
     email = str(answers.values["email"])
     contact = (
-        Contact.objects.select_for_update()
+        Contact.objects.select_for_update(of=("self",))
         .filter(email=email, deleted_at__isnull=True)
         .select_related("account")
         .first()
