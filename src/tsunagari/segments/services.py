@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import DatabaseError, OperationalError, connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -260,14 +260,14 @@ def _insert_entries(
     current = Membership.objects.filter(
         segment_id=segment.pk, exited_at__isnull=True, contact_id=OuterRef("pk")
     )
-    new = matching.filter(~Exists(current)).order_by().values("pk")
+    new = matching.filter(~Exists(current)).order_by().values(member_id=F("pk"))
     sql, params = new.query.sql_with_params()
     table = connection.ops.quote_name(Membership._meta.db_table)
     stamp = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (segment_id, contact_id, entered_at, source) "
-            f"SELECT %s, new.id, %s, %s FROM ({sql}) new",
+            f"SELECT %s, new.member_id, %s, %s FROM ({sql}) new",
             [segment.pk, stamp, source, *params],
         )
         return max(cursor.rowcount, 0)
@@ -443,6 +443,7 @@ def static_remove(
 # --- Incremental and scheduled refresh -------------------------------------------------------
 
 INCREMENTAL_LIMIT = 10_000  # more changed contacts than this: a full refresh is cheaper
+INCREMENTAL_EVERY = dt.timedelta(minutes=1)
 FULL_REFRESH_EVERY = dt.timedelta(hours=1)
 REFRESH_LEASE = dt.timedelta(minutes=30)
 
@@ -479,27 +480,36 @@ def on_touchpoints(batch: list) -> None:
     refresh_for_contacts(ids)
 
 
-def refresh_changed_contacts(*, now: dt.datetime | None = None) -> int:
-    """Re-evaluate contacts whose profile, account or score changed since each segment last looked.
-
-    Returns how many segments did work. More than INCREMENTAL_LIMIT changes: a full refresh.
-    """
+def _changed_since(since: dt.datetime, limit: int) -> list[int]:
+    """Contacts whose row, account or score changed after `since` (at most `limit` + 1)."""
     from tsunagari.scoring.models import ContactScore
 
+    changed = Contact.objects.filter(
+        Q(updated_at__gt=since)
+        | Q(account__updated_at__gt=since)
+        | Q(pk__in=ContactScore.objects.filter(updated_at__gt=since).values("contact_id"))
+    )
+    return list(changed.order_by().values_list("pk", flat=True).distinct()[: limit + 1])
+
+
+def refresh_changed_contacts(*, now: dt.datetime | None = None) -> int:
+    """Re-evaluate contacts whose profile, account or score changed since segments last looked.
+
+    Each segment looks at most every INCREMENTAL_EVERY; the changed contacts are found once
+    for all segments due. More than INCREMENTAL_LIMIT changes: a full refresh instead.
+    Returns how many segments were looked at.
+    """
     now = now or timezone.now()
-    worked = 0
-    for segment in _dynamic_segments():
-        since = segment.changes_seen_at or segment.refreshed_at
-        changed = (
-            Contact.objects.filter(
-                Q(updated_at__gt=since)
-                | Q(account__updated_at__gt=since)
-                | Q(pk__in=ContactScore.objects.filter(updated_at__gt=since).values("contact_id"))
-            )
-            .values_list("pk", flat=True)
-            .distinct()[: INCREMENTAL_LIMIT + 1]
+    due = list(
+        _dynamic_segments().filter(
+            Q(changes_seen_at__isnull=True) | Q(changes_seen_at__lt=now - INCREMENTAL_EVERY)
         )
-        ids = list(changed)
+    )
+    if not due:
+        return 0
+    since = min(s.changes_seen_at or s.refreshed_at for s in due)
+    ids = _changed_since(since, INCREMENTAL_LIMIT)
+    for segment in due:
         try:
             if len(ids) > INCREMENTAL_LIMIT:
                 segment_refresh(segment, now=now)
@@ -507,12 +517,10 @@ def refresh_changed_contacts(*, now: dt.datetime | None = None) -> int:
                 segment_refresh_contacts(segment, ids, now=now)
         except DefinitionError as exc:
             Segment.objects.filter(pk=segment.pk).update(refresh_error=str(exc)[:300])
-            continue
         Segment.objects.filter(pk=segment.pk, changes_seen_at=segment.changes_seen_at).update(
             changes_seen_at=now
         )
-        worked += bool(ids)
-    return worked
+    return len(due)
 
 
 def _claim_due_refresh(now: dt.datetime) -> Segment | None:
