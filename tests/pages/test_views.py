@@ -268,3 +268,37 @@ def test_the_empty_asset_and_slot_pages_explain_themselves(marketer_client, engl
 def test_services_refuse_removing_the_email_field(whitepaper):
     with pytest.raises(services.PagesError):
         services.field_delete(field=whitepaper.fields.get(target="email"))
+
+
+def test_the_contact_page_panel_lists_the_persons_submissions(marketer_client, whitepaper):
+    contact = make_contact("a@yamada.co.jp")
+    FormSubmission.objects.create(
+        form=whitepaper,
+        contact=contact,
+        consents=[{"topic": "newsletter", "version": 2, "text": "x", "checked": True}],
+        created_at=timezone.now(),
+    )
+    detail = marketer_client.get(f"/contacts/{contact.pk}/").content.decode()
+    assert f"/contacts/{contact.pk}/submissions/" in detail
+    panel = marketer_client.get(f"/contacts/{contact.pk}/submissions/").content.decode()
+    assert "ホワイトペーパー" in panel and "newsletter v2" in panel
+
+
+def test_merging_contacts_moves_their_submissions(whitepaper):
+    from tsunagari.crm.services import contact_merge
+
+    keep, drop = make_contact("a@yamada.co.jp"), make_contact("b@yamada.co.jp")
+    FormSubmission.objects.create(form=whitepaper, contact=drop, created_at=timezone.now())
+    contact_merge(keep=keep, drop=drop)
+    assert FormSubmission.objects.get().contact_id == keep.pk
+
+
+def test_the_worker_forgets_nonces_of_expired_tokens_only(db):
+    from tsunagari.pages.models import UsedFormToken
+    from tsunagari.work.registry import runners
+
+    now = timezone.now()
+    UsedFormToken.objects.create(nonce="old", used_at=now - timezone.timedelta(days=2))
+    UsedFormToken.objects.create(nonce="new", used_at=now)
+    assert runners()["pages.used_tokens"]() == 1
+    assert list(UsedFormToken.objects.values_list("nonce", flat=True)) == ["new"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import string
 
 from django.db import transaction
@@ -10,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from tsunagari.core.models import User
+from tsunagari.crm.models import Contact
 from tsunagari.pages.blocks import BlockError, clean_blocks, new_block
 from tsunagari.pages.fieldmap import HIDDEN_TARGETS, TARGETS, custom_field_for
 from tsunagari.pages.models import (
@@ -17,11 +19,15 @@ from tsunagari.pages.models import (
     ContentSlot,
     Form,
     FormField,
+    FormSubmission,
     LandingPage,
     PageVariant,
+    PendingConsent,
     SlotVariant,
+    UsedFormToken,
 )
 from tsunagari.pages.presentation import redirect_allowed
+from tsunagari.pages.protection import TOKEN_MAX_AGE
 
 RESERVED_SLUGS = {"embed", "slots", "static", "admin"}
 
@@ -202,3 +208,20 @@ def slot_variant_save(*, variant: SlotVariant) -> SlotVariant:
 def slot_save(*, slot: ContentSlot) -> ContentSlot:
     slot.save()
     return slot
+
+
+def move_submissions_on_merge(keep: Contact, drop: Contact) -> None:
+    """crm merge hook: the duplicate's submissions and pending consents follow the kept one."""
+    FormSubmission.objects.filter(contact=drop).update(contact=keep)
+    PendingConsent.objects.filter(contact=drop).update(contact=keep)
+
+
+def used_tokens_forget(*, limit: int = 1000) -> int:
+    """Worker job: nonces of expired tokens can go, an expired token is refused anyway."""
+    cutoff = timezone.now() - dt.timedelta(seconds=TOKEN_MAX_AGE + 3600)
+    ids = list(
+        UsedFormToken.objects.filter(used_at__lt=cutoff).values_list("pk", flat=True)[:limit]
+    )
+    if not ids:
+        return 0
+    return UsedFormToken.objects.filter(pk__in=ids).delete()[0]

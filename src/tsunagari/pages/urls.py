@@ -35,6 +35,7 @@ urlpatterns = [
         views.slot_variant_edit,
         name="slot_variant_edit",
     ),
+    path("contacts/<int:pk>/submissions/", views.contact_submissions, name="contact_submissions"),
     # Public, internet-facing:
     path("p/embed.js", public.embed_script, name="embed"),
     path("p/slots.json", public.slots, name="slots"),

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from tsunagari.core.access import nav_area, require_capability
 from tsunagari.core.roles import Capability
+from tsunagari.crm.models import Contact
 from tsunagari.pages import queries, services
 from tsunagari.pages.blocks import BLOCK_TYPES
 from tsunagari.pages.dynamic import slot_cache
@@ -30,6 +31,7 @@ from tsunagari.pages.models import (
     ContentSlot,
     Form,
     FormField,
+    FormSubmission,
     LandingPage,
     PageVariant,
     SlotVariant,
@@ -398,4 +400,20 @@ def slot_variant_edit(request: HttpRequest, pk: int, variant_pk: int | None = No
                 return redirect("pages:slot_edit", pk=slot.pk)
     return render(
         request, "pages/slot_variant_edit.html", {"form": form, "slot": slot, "variant": variant}
+    )
+
+
+@require_capability(VIEW)
+def contact_submissions(request: HttpRequest, pk: int) -> HttpResponse:
+    """The contact page's panel: this person's last form submissions and what they agreed to."""
+    contact = get_object_or_404(Contact, pk=pk)
+    submissions = (
+        FormSubmission.objects.filter(contact=contact)
+        .select_related("form", "landing_page")
+        .order_by("-id")[:10]
+    )
+    return render(
+        request,
+        "pages/partials/contact_submissions.html",
+        {"contact": contact, "submissions": submissions},
     )
