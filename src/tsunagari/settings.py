@@ -179,6 +179,29 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# Where the worker's batches run: "inline" (in `tsunagari worker` / `serve` itself) or "celery"
+# (sent to `celery -A tsunagari worker` processes through CELERY_BROKER_URL; docs/scaling.md).
+TSUNAGARI_EXECUTOR = env_str("TSUNAGARI_EXECUTOR", "inline")
+if TSUNAGARI_EXECUTOR not in {"inline", "celery"}:
+    raise ConfigError(f"TSUNAGARI_EXECUTOR={TSUNAGARI_EXECUTOR!r}: use inline or celery")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+if TSUNAGARI_EXECUTOR == "celery" and not CELERY_BROKER_URL:
+    raise ConfigError("TSUNAGARI_EXECUTOR=celery needs CELERY_BROKER_URL (redis:// or amqp://)")
+# The dispatcher waits for a batch's outcome before sending that kind again: Redis keeps the
+# outcomes itself; with RabbitMQ they come back to the dispatcher over the broker (rpc://).
+CELERY_RESULT_BACKEND = env_str(
+    "CELERY_RESULT_BACKEND",
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "rpc://",
+)
+CELERY_TASK_DEFAULT_QUEUE = env_str("TSUNAGARI_CELERY_QUEUE", "tsunagari")
+CELERY_TASK_ACKS_LATE = True  # a batch whose worker died is delivered again (batches are safe)
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_RESULT_EXPIRES = 3600
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Batches of one kind the dispatcher keeps in flight at once (rows are claimed, never shared).
+TSUNAGARI_CELERY_PARALLEL = env_int("TSUNAGARI_CELERY_PARALLEL", 4)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

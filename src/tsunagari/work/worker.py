@@ -6,24 +6,22 @@ import logging
 import threading
 import time
 
+from django.conf import settings
 from django.db import close_old_connections
 
 from tsunagari.core.db import refresh_planner_statistics
-from tsunagari.work.registry import runners
+from tsunagari.work import executors
 
 log = logging.getLogger(__name__)
 
 
 def run_once() -> int:
-    """Run every registered kind of work once; the number of items processed in all."""
-    done = 0
-    for name, runner in runners().items():
-        try:
-            done += runner()
-        except Exception:
-            # One kind failing must not stop the others; its rows stay claimable under lease.
-            log.exception("work kind %s failed", name)
-    return done
+    """One round of every registered kind of work, on the configured executor (executors.py)."""
+    return executors.run_once()
+
+
+# With Celery, how often the dispatcher looks for finished batches while some are in flight.
+CELERY_POLL_SECONDS = 0.05
 
 
 # How often the worker refreshes the SQLite planner's statistics (after imports and growth).
@@ -39,7 +37,8 @@ def run_forever(stop: threading.Event, idle_sleep: float = 1.0) -> None:
             statistics_due = time.monotonic() + STATISTICS_EVERY_SECONDS
         processed = run_once()
         if processed == 0:
-            stop.wait(idle_sleep)
+            celery_busy = settings.TSUNAGARI_EXECUTOR == "celery" and executors.dispatcher().busy
+            stop.wait(min(idle_sleep, CELERY_POLL_SECONDS) if celery_busy else idle_sleep)
     close_old_connections()
 
 

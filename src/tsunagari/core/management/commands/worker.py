@@ -7,7 +7,8 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from tsunagari.work.worker import run_forever, run_once
+from tsunagari.work.executors import run_until_idle
+from tsunagari.work.worker import run_forever
 
 
 class Command(BaseCommand):
@@ -19,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, once: bool, idle_sleep: float, **options):
         if once:
-            self.stdout.write(f"processed {run_once()}")
+            self.stdout.write(f"processed {run_until_idle()}")
             return
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
