@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "tsunagari.segments",
     "tsunagari.pages",
     "tsunagari.mail",
+    "tsunagari.journeys",
 ]
 
 MIDDLEWARE = [

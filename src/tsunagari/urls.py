@@ -10,5 +10,6 @@ urlpatterns = [
     path("", include("tsunagari.segments.urls")),
     path("", include("tsunagari.pages.urls")),
     path("", include("tsunagari.mail.urls")),
+    path("", include("tsunagari.journeys.urls")),
     path("", include("tsunagari.core.urls")),
 ]

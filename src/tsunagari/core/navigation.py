@@ -25,7 +25,7 @@ AREAS: tuple[Area, ...] = (
     Area("scoring", _("Scoring"), "scoring:index"),
     Area("pages", _("Forms & landing pages"), "pages:index"),
     Area("mail", _("Email"), "mail:index"),
-    Area("journeys", _("Journeys"), "core:area"),
+    Area("journeys", _("Journeys"), "journeys:index"),
     Area("events", _("Seminars"), "core:area"),
     Area("sales", _("Deals & inside sales"), "core:area", _("Sales")),
     Area("abm", _("ABM"), "core:area"),

@@ -1,0 +1,1 @@
+"""Journeys: scenario graphs, enrolments, the step engine and nurture streams."""
