@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from django.core.exceptions import ObjectDoesNotExist
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from tsunagari.crm.models import Account, Contact
 from tsunagari.pages.blocks import clean_html
 from tsunagari.pages.models import ContentSlot
+from tsunagari.scoring.models import ContactScore
 from tsunagari.segments.models import Membership
 from tsunagari.tracking.collect import is_bot
 from tsunagari.tracking.models import Touchpoint, Visitor
-from tsunagari.tracking.services import touchpoints_append
+from tsunagari.tracking.services import touchpoints_append_many
 from tsunagari.tracking.sites import account_for_ip
 from tsunagari.tracking.vocabulary import Type
 
@@ -85,26 +86,48 @@ class Profile:
     fit: int = 0
     grade: str = ""
     segments: set[int] | None = None  # loaded on first use
-    visitor: Visitor | None = field(default=None, repr=False)
+    visitor_id: int | None = None
+    visitor_account_id: int | None = None
 
     def segment_ids(self) -> set[int]:
         if self.segments is None:
-            self.segments = (
-                set(
-                    Membership.objects.filter(
-                        contact_id=self.contact_id, exited_at__isnull=True
-                    ).values_list("segment_id", flat=True)
-                )
-                if self.contact_id
-                else set()
-            )
+            self.segments = set()
+            if self.contact_id:
+                table = connection.ops.quote_name(Membership._meta.db_table)
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"SELECT segment_id FROM {table} "
+                        "WHERE contact_id = %s AND exited_at IS NULL",
+                        [self.contact_id],
+                    )
+                    self.segments = {row[0] for row in cursor.fetchall()}
         return self.segments
 
 
-def _visitor_query(uid: str):
-    return Visitor.objects.select_related("contact__account", "contact__score", "account").filter(
-        uid=uid
+def _profile_sql() -> str:
+    """One query for everything the rules read: the visitor, its contact, account and score.
+
+    Written by hand because it is the whole of the hot path: the ORM's query building alone
+    cost more than the query.
+    """
+    q = connection.ops.quote_name
+    v, c, a, s = (q(m._meta.db_table) for m in (Visitor, Contact, Account, ContactScore))
+    return (
+        "SELECT v.id, COALESCE(c.account_id, v.account_id), c.id, c.lifecycle_stage, "
+        "s.behaviour, s.fit, s.grade, a.industry, a.abm_tier, a.is_target "
+        f"FROM {v} v "
+        f"LEFT JOIN {c} c ON c.id = v.contact_id AND c.deleted_at IS NULL "
+        f"LEFT JOIN {s} s ON s.contact_id = c.id "
+        f"LEFT JOIN {a} a ON a.id = COALESCE(c.account_id, v.account_id) "
+        f"AND a.deleted_at IS NULL "
+        f"WHERE v.uid = %s"
     )
+
+
+def _profile_row(uid: str) -> tuple | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_profile_sql(), [uid])
+        return cursor.fetchone()
 
 
 def profile_for(uid: str | None, *, ip: str = "", user_agent: str = "") -> Profile:
@@ -116,8 +139,8 @@ def profile_for(uid: str | None, *, ip: str = "", user_agent: str = "") -> Profi
     """
     if not uid or len(uid) != 32 or not all(c in "0123456789abcdef" for c in uid):
         return Profile()
-    visitor = _visitor_query(uid).first()
-    if visitor is None:
+    row = _profile_row(uid)
+    if row is None:
         if is_bot(user_agent):
             return Profile()
         now = timezone.now()
@@ -133,25 +156,33 @@ def profile_for(uid: str | None, *, ip: str = "", user_agent: str = "") -> Profi
             ],
             ignore_conflicts=True,
         )
-        visitor = _visitor_query(uid).first()
-        if visitor is None:
+        row = _profile_row(uid)
+        if row is None:
             return Profile()
-    profile = Profile(visitor=visitor)
-    contact = visitor.contact if visitor.contact_id else None
-    if contact is not None and contact.deleted_at is None:
-        profile.contact_id = contact.pk
-        profile.lifecycle = contact.lifecycle_stage
-        try:
-            score = contact.score
-            profile.behaviour, profile.fit, profile.grade = score.behaviour, score.fit, score.grade
-        except ObjectDoesNotExist:
-            pass  # no score row: 0 / 0 / no grade
-    account = (contact.account if contact is not None else None) or visitor.account
-    if account is not None and account.deleted_at is None:
-        profile.industry = account.industry
-        profile.abm_tier = account.abm_tier
-        profile.is_target = account.is_target
-    return profile
+    (
+        visitor_id,
+        visitor_account,
+        contact_id,
+        lifecycle,
+        behaviour,
+        fit,
+        grade,
+        industry,
+        tier,
+        is_target,
+    ) = row
+    return Profile(
+        contact_id=contact_id,
+        lifecycle=lifecycle or "",
+        behaviour=behaviour or 0,  # no score row: 0 / 0 / no grade
+        fit=fit or 0,
+        grade=grade or "",
+        industry=industry or "",
+        abm_tier=tier or 0,
+        is_target=bool(is_target),
+        visitor_id=visitor_id,
+        visitor_account_id=visitor_account,
+    )
 
 
 def matches(rules: dict, p: Profile) -> bool:
@@ -198,12 +229,12 @@ def decide(
     for slot in slots:
         variant, html = choose(slot, profile)
         out[slot.key] = {"variant": variant, "html": html}
-        if profile.visitor is not None:
+        if profile.visitor_id is not None:
             touches.append(
                 Touchpoint(
                     contact_id=profile.contact_id,
-                    visitor=profile.visitor,
-                    account_id=profile.visitor.account_id if not profile.contact_id else None,
+                    visitor_id=profile.visitor_id,
+                    account_id=profile.visitor_account_id,
                     type=Type.CUSTOM_EVENT,
                     occurred_at=now,
                     source=source[:100],
@@ -213,5 +244,5 @@ def decide(
             )
     if touches:
         with transaction.atomic():
-            touchpoints_append(touches)
+            touchpoints_append_many(touches)
     return out
