@@ -1,0 +1,670 @@
+"""The step engine: enrol contacts, claim due step runs, run them a group at a time.
+
+A batch of due StepRuns is claimed with one compare-and-set UPDATE (status ready → running,
+a claim token and a lease; work/claims.py explains why). The claimed runs are grouped by
+(journey, step): a group is one step for many contacts, so it runs set-based — one query per
+condition, one UPDATE per outcome, one INSERT of the next runs — and everything it writes
+(the queued email rows, tags, tasks, the next runs, the enrolments' positions) commits in
+ONE transaction with the runs marked done. A worker killed before the commit leaves the runs
+claimed under a lease that expires; the next worker retakes them and nothing was written
+twice. Side effects outside the database (webhooks) carry a delivery id that stays the same
+across retries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max, Q
+from django.utils import timezone
+
+from tsunagari.crm.models import LIVE, Contact
+from tsunagari.journeys import conditions, timing
+from tsunagari.journeys.models import Enrolment, Journey, JourneySettings, StepRun, Task
+from tsunagari.work.claims import due
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+CHUNK = 2000
+
+
+def lease() -> dt.timedelta:
+    return dt.timedelta(seconds=getattr(settings, "TSUNAGARI_JOURNEY_LEASE_SECONDS", 120))
+
+
+def batch_size() -> int:
+    return int(getattr(settings, "TSUNAGARI_JOURNEY_BATCH", 1000))
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """30 s, 1 min, 2 min, 4 min… between retries of a failing step."""
+    base = getattr(settings, "TSUNAGARI_JOURNEY_RETRY_SECONDS", 30)
+    return dt.timedelta(seconds=base * 2 ** max(0, attempts - 1))
+
+
+# --- Enrolment -------------------------------------------------------------------------------
+
+
+def _reentry_blocked(journey: Journey, ids: list[int], now: dt.datetime) -> set[int]:
+    """Contacts that may not enter now: already active, or re-entry rules say no."""
+    family = Enrolment.objects.filter(family_id=journey.family_id, contact_id__in=ids)
+    blocked = set(
+        family.filter(status=Enrolment.Status.ACTIVE).values_list("contact_id", flat=True)
+    )
+    if journey.reentry == Journey.Reentry.NEVER:
+        blocked |= set(family.values_list("contact_id", flat=True))
+    elif journey.reentry == Journey.Reentry.AFTER_DAYS:
+        since = now - dt.timedelta(days=journey.reentry_days)
+        blocked |= set(family.filter(ended_at__gt=since).values_list("contact_id", flat=True))
+    return blocked
+
+
+def enrol(
+    journey: Journey,
+    contact_ids: Iterable[int],
+    *,
+    source: str = "",
+    now: dt.datetime | None = None,
+) -> int:
+    """Enrol live contacts in a live journey, respecting re-entry; how many entered.
+
+    Idempotent and race-safe: the partial UNIQUE index allows one active enrolment per
+    contact per journey family, so two triggers firing at once enrol a contact once.
+    """
+    if journey.status != Journey.Status.LIVE or not journey.start:
+        return 0
+    now = now or timezone.now()
+    wanted = sorted({int(i) for i in contact_ids})
+    entered = 0
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        with transaction.atomic():
+            live = set(Contact.objects.filter(LIVE, pk__in=chunk).values_list("pk", flat=True))
+            ids = sorted(live - _reentry_blocked(journey, chunk, now))
+            if not ids:
+                continue
+            Enrolment.objects.bulk_create(
+                [
+                    Enrolment(
+                        journey=journey,
+                        family_id=journey.family_id,
+                        contact_id=c,
+                        step_key=journey.start,
+                        source=source[:100],
+                        entered_at=now,
+                    )
+                    for c in ids
+                ],
+                ignore_conflicts=True,
+            )
+            new = list(
+                Enrolment.objects.filter(
+                    journey=journey,
+                    contact_id__in=ids,
+                    status=Enrolment.Status.ACTIVE,
+                    entered_at=now,
+                ).values_list("pk", "contact_id")
+            )
+            StepRun.objects.bulk_create(
+                [
+                    StepRun(
+                        enrolment_id=e,
+                        journey=journey,
+                        contact_id=c,
+                        step_key=journey.start,
+                        due_at=now,
+                    )
+                    for e, c in new
+                ],
+                ignore_conflicts=True,
+            )
+            entered += len(new)
+    return entered
+
+
+def end_enrolments(
+    enrolment_ids: Sequence[int], status: str, reason: str, now: dt.datetime | None = None
+) -> int:
+    """End active enrolments wherever they are and cancel their waiting runs."""
+    now = now or timezone.now()
+    total = 0
+    for start in range(0, len(enrolment_ids), CHUNK):
+        chunk = list(enrolment_ids[start : start + CHUNK])
+        with transaction.atomic():
+            total += Enrolment.objects.filter(pk__in=chunk, status=Enrolment.Status.ACTIVE).update(
+                status=status, ended_at=now, exit_reason=reason[:200]
+            )
+            StepRun.objects.filter(
+                enrolment_id__in=chunk, status__in=[StepRun.Status.READY, StepRun.Status.RUNNING]
+            ).update(status=StepRun.Status.CANCELLED, done_at=now, claim="")
+    return total
+
+
+def sweep_goals(now: dt.datetime | None = None) -> int:
+    """Goal and exit conditions end enrolments wherever they are (also while waiting).
+
+    Set-based: one UPDATE per live journey and condition set, over the contacts that match.
+    """
+    now = now or timezone.now()
+    ended = 0
+    for journey in Journey.objects.filter(status=Journey.Status.LIVE).exclude(
+        goal=[], exit_conditions=[]
+    ):
+        for conds, status, reason in (
+            (journey.goal, Enrolment.Status.GOAL, "goal"),
+            (journey.exit_conditions, Enrolment.Status.EXITED, "exit condition"),
+        ):
+            if not conds or any(c.get("kind") == "email" for c in conds):
+                continue
+            q = Q()
+            for cond in conds:
+                q &= Q(contact__in=Contact.objects.filter(conditions.contact_q(cond, now)))
+            ids = list(
+                Enrolment.objects.filter(
+                    q, family_id=journey.family_id, status=Enrolment.Status.ACTIVE
+                ).values_list("pk", flat=True)[:10_000]
+            )
+            if ids:
+                ended += end_enrolments(ids, status, reason, now)
+    return ended
+
+
+# --- Claiming --------------------------------------------------------------------------------
+
+
+def _ready(now: dt.datetime) -> Q:
+    return due(StepRun.Status.READY, StepRun.Status.RUNNING) & Q(due_at__lte=now)
+
+
+def claim_batch(
+    limit: int | None = None, now: dt.datetime | None = None
+) -> tuple[str, list[StepRun]]:
+    """Compare-and-set claim of due runs of live journeys: (claim token, runs)."""
+    now = now or timezone.now()
+    ids = list(
+        StepRun.objects.filter(_ready(now), journey__status=Journey.Status.LIVE)
+        .order_by("due_at")
+        .values_list("pk", flat=True)[: limit or batch_size()]
+    )
+    if not ids:
+        return "", []
+    token = secrets.token_hex(16)
+    StepRun.objects.filter(_ready(now), pk__in=ids).update(
+        status=StepRun.Status.RUNNING,
+        lease_until=now + lease(),
+        attempts=F("attempts") + 1,
+        claim=token,
+    )
+    runs = list(StepRun.objects.filter(claim=token, status=StepRun.Status.RUNNING).order_by("pk"))
+    return token, runs
+
+
+# --- Running ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What a group's step decided: per run id, the next step (None: the journey ends)."""
+
+    next: dict[int, str | None] = field(default_factory=dict)
+    label: dict[int, str] = field(default_factory=dict)
+    due_at: dt.datetime | None = None
+    retry: dict[int, str] = field(default_factory=dict)  # run id → error, try again later
+    failed: dict[int, str] = field(default_factory=dict)  # run id → error, give up
+
+
+class StepError(Exception):
+    """A step that cannot run as configured (deleted template, bad wait…): fails visibly."""
+
+
+def run_steps(limit: int | None = None) -> int:
+    """The worker's batch: claim due runs and run them; how many runs were handled."""
+    now = timezone.now()
+    token, runs = claim_batch(limit, now)
+    if not runs:
+        return 0
+    groups: dict[tuple[int, str], list[StepRun]] = defaultdict(list)
+    for run in runs:
+        groups[(run.journey_id, run.step_key)].append(run)
+    journeys = Journey.objects.in_bulk([j for j, _s in groups])
+    for (journey_id, key), group in groups.items():
+        journey = journeys[journey_id]
+        try:
+            _run_group(journey, key, group, token, now)
+        except StepError as exc:  # the step's configuration: retrying will not help
+            _record_error(journey, key, group, token, str(exc), now, permanent=True)
+        except Exception as exc:
+            log.exception("journey %s step %s failed", journey_id, key)
+            if len(group) > 1:
+                for run in group:  # find the one that breaks; the others go on
+                    try:
+                        _run_group(journey, key, [run], token, now)
+                    except Exception as one:
+                        _record_error(journey, key, [run], token, str(one), now)
+            else:
+                _record_error(journey, key, group, token, str(exc), now)
+    return len(runs)
+
+
+def _record_error(
+    journey: Journey,
+    key: str,
+    runs: list[StepRun],
+    token: str,
+    error: str,
+    now: dt.datetime,
+    *,
+    permanent: bool = False,
+) -> None:
+    outcome = Outcome()
+    for run in runs:
+        if permanent or run.attempts >= MAX_ATTEMPTS:
+            outcome.failed[run.pk] = error
+        else:
+            outcome.retry[run.pk] = error
+    with transaction.atomic():
+        _commit(journey, journey.steps.get(key, {}), runs, token, outcome, now)
+
+
+def _run_group(
+    journey: Journey, key: str, runs: list[StepRun], token: str, now: dt.datetime
+) -> None:
+    step = journey.steps.get(key)
+    pairs = [(r.enrolment_id, r.contact_id) for r in runs]
+    # Goal and exit first: a contact who became an SQL does not get the next email.
+    ended: dict[int, str] = {}
+    for conds, status in ((journey.goal, "goal"), (journey.exit_conditions, "exited")):
+        if conds:
+            for e in conditions.matching(conds, [p for p in pairs if p[0] not in ended], now):
+                ended[e] = status
+    live = [r for r in runs if r.enrolment_id not in ended]
+    outcome = Outcome()
+    if step is None:
+        for run in live:
+            outcome.failed[run.pk] = f"the step {key!r} does not exist in this version"
+    elif step.get("type") == "webhook":
+        _webhook(journey, key, step, live, outcome, now)
+    with transaction.atomic():
+        if ended:
+            _end(runs, ended, token, now)
+        if step is not None and step.get("type") != "webhook" and live:
+            HANDLERS[step.get("type", "")](journey, key, step, live, outcome, now)
+        _commit(journey, step or {}, live, token, outcome, now)
+
+
+def _end(runs: list[StepRun], ended: dict[int, str], token: str, now: dt.datetime) -> None:
+    for status in set(ended.values()):
+        ids = [e for e, s in ended.items() if s == status]
+        Enrolment.objects.filter(pk__in=ids, status=Enrolment.Status.ACTIVE).update(
+            status=status,
+            ended_at=now,
+            exit_reason="goal" if status == "goal" else "exit condition",
+        )
+    StepRun.objects.filter(
+        claim=token, enrolment_id__in=list(ended), status=StepRun.Status.RUNNING
+    ).update(status=StepRun.Status.CANCELLED, done_at=now, outcome="ended")
+
+
+def _commit(
+    journey: Journey,
+    step: dict,
+    runs: list[StepRun],
+    token: str,
+    outcome: Outcome,
+    now: dt.datetime,
+) -> None:
+    """Mark runs done, queue the next runs and move the enrolments: a few statements per group.
+
+    Runs whose claim this worker lost (its lease expired and another worker retook them) are
+    left alone: the UPDATE that marks them done matches the claim token.
+    """
+    by_id = {r.pk: r for r in runs}
+    # Retries first: back to ready, later.
+    for run_id, error in outcome.retry.items():
+        run = by_id[run_id]
+        StepRun.objects.filter(pk=run_id, claim=token).update(
+            status=StepRun.Status.READY,
+            due_at=now + backoff(run.attempts),
+            lease_until=None,
+            last_error=error[:500],
+        )
+    on_failure_continue = step.get("on_failure", "stop") == "continue"
+    for run_id, error in outcome.failed.items():
+        StepRun.objects.filter(pk=run_id, claim=token).update(
+            status=StepRun.Status.FAILED, done_at=now, last_error=error[:500], lease_until=None
+        )
+        if on_failure_continue:
+            outcome.next[run_id] = step.get("next") or None
+            outcome.label.setdefault(run_id, "failed")
+        else:
+            Enrolment.objects.filter(
+                pk=by_id[run_id].enrolment_id, status=Enrolment.Status.ACTIVE
+            ).update(status=Enrolment.Status.FAILED, ended_at=now, exit_reason=error[:200])
+    done = [r for r in runs if r.pk in outcome.next]
+    if not done:
+        return
+    labels: dict[str, list[int]] = defaultdict(list)
+    for run in done:
+        if run.pk not in outcome.failed:
+            labels[outcome.label.get(run.pk, "done")].append(run.pk)
+    owned: set[int] = set(outcome.failed)
+    for label, ids in labels.items():
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            StepRun.objects.filter(pk__in=chunk, claim=token, status=StepRun.Status.RUNNING).update(
+                status=StepRun.Status.DONE, done_at=now, outcome=label[:40], lease_until=None
+            )
+            owned |= set(
+                StepRun.objects.filter(pk__in=chunk, claim=token, done_at=now).values_list(
+                    "pk", flat=True
+                )
+            )
+    done = [r for r in done if r.pk in owned]
+    by_next: dict[str | None, list[StepRun]] = defaultdict(list)
+    for run in done:
+        by_next[outcome.next[run.pk]].append(run)
+    due_at = outcome.due_at or now
+    for next_key, group in by_next.items():
+        enrolment_ids = [r.enrolment_id for r in group]
+        if next_key is None or next_key not in journey.steps:
+            for start in range(0, len(enrolment_ids), CHUNK):
+                Enrolment.objects.filter(
+                    pk__in=enrolment_ids[start : start + CHUNK], status=Enrolment.Status.ACTIVE
+                ).update(status=Enrolment.Status.COMPLETED, ended_at=now, step_key="")
+            continue
+        visits = dict(
+            StepRun.objects.filter(enrolment_id__in=enrolment_ids, step_key=next_key)
+            .values("enrolment_id")
+            .annotate(v=Max("visit"))
+            .values_list("enrolment_id", "v")
+        )
+        StepRun.objects.bulk_create(
+            [
+                StepRun(
+                    enrolment_id=r.enrolment_id,
+                    journey_id=journey.pk,
+                    contact_id=r.contact_id,
+                    step_key=next_key,
+                    visit=visits[r.enrolment_id] + 1 if r.enrolment_id in visits else 0,
+                    due_at=due_at,
+                )
+                for r in group
+            ],
+            ignore_conflicts=True,
+        )
+        for start in range(0, len(enrolment_ids), CHUNK):
+            Enrolment.objects.filter(
+                pk__in=enrolment_ids[start : start + CHUNK], status=Enrolment.Status.ACTIVE
+            ).update(step_key=next_key)
+
+
+# --- Step handlers: each fills `outcome` for every run it was given -------------------------
+
+
+def _key(run: StepRun) -> str:
+    """The idempotency key of a run's side effects (the brief's `journey:<enrolment>:<step>`)."""
+    base = f"journey:{run.enrolment_id}:{run.step_key}"
+    return base if run.visit == 0 else f"{base}:{run.visit}"
+
+
+def _next_all(step: dict, runs: list[StepRun], outcome: Outcome, label: str = "done") -> None:
+    for run in runs:
+        outcome.next[run.pk] = step.get("next") or None
+        outcome.label[run.pk] = label
+
+
+def _email(journey, key, step, runs, outcome, now) -> None:
+    from tsunagari.mail.models import Template
+    from tsunagari.mail.services import message_queue
+
+    template = Template.objects.filter(pk=step.get("template_id"), deleted_at__isnull=True).first()
+    if template is None:
+        raise StepError(f"the email template {step.get('template_id')} was deleted")
+    contacts = Contact.objects.in_bulk([r.contact_id for r in runs])
+    for run in runs:
+        message_queue(
+            contact=contacts[run.contact_id], template=template, idempotency_key=_key(run)
+        )
+    _next_all(step, runs, outcome, "queued")
+
+
+def _wait(journey, key, step, runs, outcome, now) -> None:
+    js = JourneySettings.get()
+    try:
+        outcome.due_at = timing.wait_until(step, now, (js.sending_start_hour, js.sending_end_hour))
+    except (timing.WaitError, ValueError) as exc:
+        raise StepError(str(exc)) from None
+    _next_all(step, runs, outcome, "waited")
+
+
+def _branch(journey, key, step, runs, outcome, now) -> None:
+    yes = conditions.matching(
+        step.get("conditions", []), [(r.enrolment_id, r.contact_id) for r in runs], now
+    )
+    for run in runs:
+        hit = run.enrolment_id in yes
+        outcome.next[run.pk] = (step.get("yes") if hit else step.get("no")) or None
+        outcome.label[run.pk] = "yes" if hit else "no"
+
+
+def split_branch(enrolment_id: int, key: str, branches: list[dict]) -> int:
+    """Which branch a contact takes: a stable hash, so a retried run takes the same one."""
+    digest = hashlib.sha256(f"{enrolment_id}:{key}".encode()).digest()
+    roll = int.from_bytes(digest[:4], "big") % 100
+    total = 0
+    for index, branch in enumerate(branches):
+        total += int(branch.get("percent", 0))
+        if roll < total:
+            return index
+    return len(branches) - 1
+
+
+def _split(journey, key, step, runs, outcome, now) -> None:
+    branches = step.get("branches", [])
+    for run in runs:
+        index = split_branch(run.enrolment_id, key, branches)
+        outcome.next[run.pk] = branches[index].get("next") or None
+        outcome.label[run.pk] = chr(ord("a") + index)
+
+
+def _contacts(runs: list[StepRun]):
+    return Contact.objects.filter(pk__in=[r.contact_id for r in runs])
+
+
+def _update_field(journey, key, step, runs, outcome, now) -> None:
+    name, value = str(step.get("field", "")), step.get("value")
+    if name.startswith("custom."):
+        custom_key = name.split(".", 1)[1]
+        for contact in _contacts(runs).only("pk", "custom"):
+            if contact.custom.get(custom_key) != value:
+                contact.custom[custom_key] = value
+                Contact.objects.filter(pk=contact.pk).update(custom=contact.custom, updated_at=now)
+    elif name in {"title", "department", "buying_role", "do_not_contact"}:
+        _contacts(runs).update(**{name: value, "updated_at": now})  # one UPDATE for the group
+    else:
+        raise StepError(f"the field {name!r} cannot be set by a journey")
+    _next_all(step, runs, outcome)
+
+
+def _lifecycle(journey, key, step, runs, outcome, now) -> None:
+    from tsunagari.crm.services import contact_set_lifecycle
+
+    for contact in _contacts(runs).exclude(lifecycle_stage=step.get("stage")):
+        contact_set_lifecycle(
+            contact=contact, to_stage=step.get("stage", ""), rule=f"journey:{journey.family_id}"
+        )
+    _next_all(step, runs, outcome)
+
+
+def _score(journey, key, step, runs, outcome, now) -> None:
+    """± points as ledger rows (no rule, no touchpoint), then the contacts' scores refreshed.
+
+    Exactly once: the rows commit with the run marked done, in the same transaction.
+    """
+    from tsunagari.scoring.engine import refresh_behaviour
+    from tsunagari.scoring.models import LedgerEntry
+
+    points = int(step.get("points", 0))
+    LedgerEntry.objects.bulk_create(
+        [LedgerEntry(contact_id=r.contact_id, points=points, occurred_at=now) for r in runs]
+    )
+    refresh_behaviour(contact_ids=[r.contact_id for r in runs], now=now)
+    _next_all(step, runs, outcome)
+
+
+def _tags(journey, key, step, runs, outcome, now) -> None:
+    from tsunagari.crm.models import Tag
+
+    add = [t.strip()[:60] for t in step.get("add", []) if t.strip()]
+    remove = [t.strip() for t in step.get("remove", []) if t.strip()]
+    through = Contact.tags.through
+    ids = [r.contact_id for r in runs]
+    if add:
+        Tag.objects.bulk_create([Tag(name=n) for n in add], ignore_conflicts=True)
+        rows = [
+            through(contact_id=c, tag_id=t)
+            for t in Tag.objects.filter(name__in=add).values_list("pk", flat=True)
+            for c in ids
+        ]
+        through.objects.bulk_create(rows, ignore_conflicts=True)
+    if remove:
+        through.objects.filter(contact_id__in=ids, tag__name__in=remove).delete()
+    _next_all(step, runs, outcome)
+
+
+def _static_list(journey, key, step, runs, outcome, now) -> None:
+    from tsunagari.segments import services as segments
+    from tsunagari.segments.models import Segment
+
+    segment = Segment.objects.filter(pk=step.get("segment_id")).first()
+    if segment is None:
+        raise StepError(f"the list {step.get('segment_id')} was deleted")
+    ids = [r.contact_id for r in runs]
+    if step.get("action", "add") == "remove":
+        segments.static_remove(segment, ids, source=f"journey:{journey.family_id}")
+    else:
+        segments.static_add(segment, ids, source=f"journey:{journey.family_id}")
+    _next_all(step, runs, outcome)
+
+
+def _owner(journey, key, step, runs, outcome, now) -> None:
+    from tsunagari.core.models import User
+
+    if not User.objects.filter(pk=step.get("user_id"), is_active=True).exists():
+        raise StepError(f"the user {step.get('user_id')} does not exist or is inactive")
+    _contacts(runs).update(owner_id=step["user_id"], updated_at=now)
+    _next_all(step, runs, outcome)
+
+
+def _task(journey, key, step, runs, outcome, now) -> None:
+    """A task for the contact's owner (and a notification, which `notify: true` asks for)."""
+    from tsunagari.core.services import notify
+
+    contacts = Contact.objects.in_bulk([r.contact_id for r in runs])
+    due_at = now + dt.timedelta(days=int(step.get("due_days", 1) or 0))
+    title = step.get("title") or journey.name
+    for run in runs:
+        contact = contacts[run.contact_id]
+        task_key = _key(run)
+        try:
+            with transaction.atomic():
+                Task.objects.create(
+                    contact=contact,
+                    owner_id=contact.owner_id,
+                    title=title[:200],
+                    note=step.get("note", "")[:1000],
+                    due_at=due_at,
+                    journey=journey,
+                    key=task_key,
+                )
+        except IntegrityError:
+            continue  # this run already created its task
+        if step.get("notify", True) and contact.owner_id:
+            notify(
+                contact.owner,
+                title=title,
+                body=f"{contact.family_name} {contact.given_name} <{contact.email or ''}>",
+                url=f"/contacts/{contact.pk}/",
+                kind="journeys.task",
+            )
+    _next_all(step, runs, outcome)
+
+
+def _notify(journey, key, step, runs, outcome, now) -> None:
+    from tsunagari.core.services import notify
+
+    for contact in _contacts(runs).filter(owner__isnull=False).select_related("owner"):
+        notify(
+            contact.owner,
+            title=step.get("title") or journey.name,
+            body=f"{contact.family_name} {contact.given_name} <{contact.email or ''}>",
+            url=f"/contacts/{contact.pk}/",
+            kind="journeys.notify",
+        )
+    _next_all(step, runs, outcome)
+
+
+def _exit(journey, key, step, runs, outcome, now) -> None:
+    status = Enrolment.Status.GOAL if step.get("goal") else Enrolment.Status.EXITED
+    Enrolment.objects.filter(pk__in=[r.enrolment_id for r in runs], status="active").update(
+        status=status, ended_at=now, exit_reason=key
+    )
+    for run in runs:
+        outcome.next[run.pk] = None
+        outcome.label[run.pk] = "exit"
+
+
+def _webhook(journey, key, step, runs, outcome, now) -> None:
+    """Outside the transaction: an HTTP call may take seconds and must not hold a lock."""
+    from tsunagari.journeys import webhooks
+
+    js = JourneySettings.get()
+    for run in runs:
+        result = webhooks.call(
+            step.get("url", ""),
+            {
+                "journey": journey.family_id,
+                "version": journey.version,
+                "step": key,
+                "enrolment": run.enrolment_id,
+                "contact": run.contact_id,
+            },
+            secret=js.webhook_secret or settings.SECRET_KEY,
+            delivery=_key(run),
+            allow_private=js.allow_private_webhooks,
+            timeout=float(step.get("timeout", webhooks.TIMEOUT_SECONDS)),
+        )
+        if result.ok:
+            outcome.next[run.pk] = step.get("next") or None
+            outcome.label[run.pk] = f"http {result.status}"
+        elif result.retry and run.attempts < MAX_ATTEMPTS:
+            outcome.retry[run.pk] = result.error
+        else:
+            outcome.failed[run.pk] = result.error
+
+
+HANDLERS = {
+    "email": _email,
+    "wait": _wait,
+    "branch": _branch,
+    "split": _split,
+    "update_field": _update_field,
+    "lifecycle": _lifecycle,
+    "score": _score,
+    "tags": _tags,
+    "list": _static_list,
+    "owner": _owner,
+    "task": _task,
+    "notify": _notify,
+    "exit": _exit,
+}
+STEP_TYPES = [*HANDLERS, "webhook"]
