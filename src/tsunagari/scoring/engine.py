@@ -81,11 +81,7 @@ def rule_touches(rule: BehaviourRule) -> QuerySet[Touchpoint]:
     if rule.touch_type:
         qs = qs.filter(type=rule.touch_type)
     if rule.url_pattern:
-        pattern = rule.url_pattern
-        regex = glob_to_regex(pattern) if rule.url_match == "glob" else check_regex(pattern)
-        # A pattern starting with / is matched against the path, anything else the full URL.
-        column = "path" if pattern.startswith("/") else "url"
-        qs = qs.filter(**{f"{column}__regex": regex})
+        qs = qs.filter(_url_q(rule.url_pattern, rule.url_match))
     if rule.content_asset:
         qs = qs.filter(content_asset=rule.content_asset)
     if rule.conditions:
@@ -96,6 +92,24 @@ def rule_touches(rule: BehaviourRule) -> QuerySet[Touchpoint]:
         qs = qs.filter(occurred_at__lt=rule.effective_until)
     # Opens and clicks by mail scanners and privacy proxies are not a person's interest.
     return qs.filter(Q(properties__machine__isnull=True) | Q(properties__machine=False))
+
+
+def _url_q(pattern: str, kind: str) -> Q:
+    """A pattern starting with / matches the path, anything else the full URL.
+
+    A wildcard pattern without wildcards is an exact match, and one with a literal prefix is
+    narrowed by that prefix first, so the regular expression runs only on candidate rows.
+    """
+    column = "path" if pattern.startswith("/") else "url"
+    if kind != "glob":
+        return Q(**{f"{column}__regex": check_regex(pattern)})
+    wild = [i for i, char in enumerate(pattern) if char in "*?"]
+    if not wild:
+        return Q(**{column: pattern})
+    q = Q(**{f"{column}__regex": glob_to_regex(pattern)})
+    if wild[0] > 0:
+        q &= Q(**{f"{column}__startswith": pattern[: wild[0]]})
+    return q
 
 
 def _period(rule: BehaviourRule):
