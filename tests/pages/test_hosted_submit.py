@@ -253,3 +253,47 @@ def test_hosted_forms_need_the_csrf_token(landing, whitepaper):
     )
     assert response.status_code == 403
     assert not Contact.objects.exists()
+
+
+def test_custom_fields_and_bant_need_are_validated_and_stored(landing, whitepaper):
+    from tsunagari.crm.models import CustomField
+
+    CustomField.objects.create(
+        object_type="contact",
+        key="interest",
+        label="関心",
+        field_type="choice",
+        choices=["IoT", "AI"],
+    )
+    CustomField.objects.create(
+        object_type="account", key="plants", label="工場数", field_type="number"
+    )
+    for target in ("contact.custom.interest", "account.custom.plants", "bant_need"):
+        add_field(whitepaper, target, progressive=False)
+    client = Client()
+    html, inputs = open_page(client, landing.slug)
+    assert '<option value="IoT">' in html  # the custom field's choices become a select
+    bad = answers(
+        whitepaper,
+        email="a@yamada.co.jp",
+        company="山田製作所",
+        family_name="山田",
+        **{"contact.custom.interest": "量子", "account.custom.plants": "三"},
+    )
+    response = submit_page(client, landing.slug, inputs, bad)
+    assert response.status_code == 400 and not Contact.objects.exists()
+    _html, inputs = open_page(client, landing.slug)
+    good = answers(
+        whitepaper,
+        email="a@yamada.co.jp",
+        company="山田製作所",
+        family_name="山田",
+        bant_need="生産ラインの見える化\n夏までに",
+        **{"contact.custom.interest": "IoT", "account.custom.plants": "３"},
+    )
+    assert submit_page(client, landing.slug, inputs, good).status_code == 200
+    contact = Contact.objects.get()
+    assert contact.custom == {"interest": "IoT"}
+    assert contact.account.custom == {"plants": 3}
+    assert contact.bant_need == "生産ラインの見える化 夏までに"
+    assert contact.bant_need_source == "form:ホワイトペーパー"
