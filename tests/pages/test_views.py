@@ -302,3 +302,13 @@ def test_the_worker_forgets_nonces_of_expired_tokens_only(db):
     UsedFormToken.objects.create(nonce="new", used_at=now)
     assert runners()["pages.used_tokens"]() == 1
     assert list(UsedFormToken.objects.values_list("nonce", flat=True)) == ["new"]
+
+
+def test_all_landing_pages_are_listed_page_by_page(marketer_client, whitepaper):
+    for i in range(55):
+        services.page_create(slug=f"lp-{i}", title=f"LP {i}")
+    home = marketer_client.get("/pages/").content.decode()
+    assert "/pages/landing/" in home and "LP 54" in home and "LP 20" not in home
+    first = marketer_client.get("/pages/landing/").content.decode()
+    assert "LP 54" in first and "?page=2" in first
+    assert "LP 0<" in marketer_client.get("/pages/landing/?page=2").content.decode()

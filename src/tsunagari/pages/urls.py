@@ -16,6 +16,7 @@ urlpatterns = [
     ),
     path("pages/forms/<int:pk>/fields/<int:field_pk>/move/", views.field_move, name="field_move"),
     path("pages/forms/<int:pk>/submissions/", views.form_submissions, name="form_submissions"),
+    path("pages/landing/", views.page_list, name="page_list"),
     path("pages/landing/new/", views.page_create, name="page_create"),
     path("pages/landing/<int:pk>/", views.page_edit, name="page_edit"),
     path("pages/landing/<int:pk>/variants/", views.variant_action, name="variant_action"),

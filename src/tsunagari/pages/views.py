@@ -7,6 +7,8 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -38,6 +40,7 @@ from tsunagari.pages.models import (
 )
 from tsunagari.pages.services import PagesError
 
+HOME_PAGES = 20  # the newest landing pages on the home page; the rest under "All"
 VIEW = Capability.CRM_VIEW
 BUILD = Capability.CRM_CONFIGURE  # marketing and admins build forms, pages and content
 
@@ -58,7 +61,8 @@ def index(request: HttpRequest) -> HttpResponse:
         "pages/index.html",
         {
             "forms": _paged(request, queries.forms_for_list()),
-            "landing_pages": queries.pages_for_list()[:50],
+            "landing_pages": queries.pages_for_list()[:HOME_PAGES],
+            "more_pages": queries.pages_for_list().count() > HOME_PAGES,
             "asset_count": ContentAsset.objects.count(),
             "slot_count": ContentSlot.objects.count(),
             "can_build": request.user.can(BUILD),
@@ -188,6 +192,16 @@ def form_submissions(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @nav_area("pages")
+@require_capability(VIEW)
+def page_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "pages/page_list.html",
+        {"page": _paged(request, queries.pages_for_list()), "can_build": request.user.can(BUILD)},
+    )
+
+
+@nav_area("pages")
 @require_capability(BUILD)
 @require_http_methods(["GET", "POST"])
 def page_create(request: HttpRequest) -> HttpResponse:
@@ -240,7 +254,7 @@ def _page_context(request, page: LandingPage, variant: PageVariant, settings_for
 def _blocks_response(request: HttpRequest, page: LandingPage, variant: PageVariant) -> HttpResponse:
     if request.htmx:
         return render(request, "pages/partials/blocks.html", _page_context(request, page, variant))
-    return redirect(f"/pages/landing/{page.pk}/?variant={variant.key}")
+    return _to_variant(page, variant.key)
 
 
 @require_capability(BUILD)
@@ -299,7 +313,11 @@ def variant_action(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("The page is no longer public."))
     except (PagesError, ValueError) as exc:
         messages.error(request, str(exc))
-    return redirect(f"/pages/landing/{page.pk}/?variant={key}")
+    return _to_variant(page, key)
+
+
+def _to_variant(page: LandingPage, key: str) -> HttpResponse:
+    return redirect(f"{reverse('pages:page_edit', args=[page.pk])}?{urlencode({'variant': key})}")
 
 
 # --- content assets ---------------------------------------------------------------------------
