@@ -150,6 +150,12 @@ def journey_publish(*, journey: Journey, actor: User | None = None) -> Journey:
         if previous is not None:
             Journey.objects.filter(pk=previous.pk).update(status=Journey.Status.RETIRED)
         Journey.objects.filter(pk=journey.pk).update(status=Journey.Status.LIVE, published_at=now)
+        if previous is None and (journey.trigger or {}).get("type") == "lifecycle":
+            # Transitions from before the first publish do not enrol anyone.
+            from tsunagari.crm.models import LifecycleTransition
+
+            last = LifecycleTransition.objects.order_by("-pk").values_list("pk", flat=True).first()
+            Journey.objects.filter(pk=journey.pk).update(trigger_cursor=last or 0)
         journey.status, journey.published_at = Journey.Status.LIVE, now
         if previous is not None:
             move_waiting(previous, journey, now)

@@ -15,8 +15,9 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 
-from django.db.models import Count
+from django.db.models import CharField, Count
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -138,10 +139,6 @@ def _scan_lifecycle(journey: Journey) -> int:
         .order_by("pk")
         .values_list("pk", "contact_id")[:5000]
     )
-    if not rows and journey.trigger_cursor == 0:
-        last = LifecycleTransition.objects.order_by("-pk").values_list("pk", flat=True).first()
-        Journey.objects.filter(pk=journey.pk).update(trigger_cursor=last or 0)
-        return 0
     if not rows:
         return 0
     entered = engine.enrol(journey, [c for _p, c in rows], source="lifecycle")
@@ -170,7 +167,7 @@ def matching_contacts(trigger: dict, now: dt.datetime):
         earliest = latest - dt.timedelta(days=1)
         return (
             Contact.objects.filter(LIVE)
-            .annotate(_d=KeyTextTransform(key, "custom"))
+            .annotate(_d=Cast(KeyTextTransform(key, "custom"), CharField()))
             .filter(_d__gte=earliest.isoformat(), _d__lte=latest.isoformat() + "T99")
         )
     return Contact.objects.none()
