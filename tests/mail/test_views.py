@@ -120,3 +120,12 @@ def test_suppression_list_and_sender_settings_for_admins(admin_client_):
         },
     )
     assert SenderSettings.objects.get().from_name == "つながり"
+
+
+@pytest.mark.django_db
+def test_the_pages_speak_japanese_by_default(marketer):
+    from tests.conftest import client_for
+
+    client = client_for(marketer)
+    page = client.get("/mail/").content.decode()
+    assert "テンプレートはまだありません" in page and "一斉配信" in page
