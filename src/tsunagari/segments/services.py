@@ -277,8 +277,13 @@ def _ids(qs: QuerySet) -> list[int]:
     return list(qs.values_list("contact_id", flat=True))
 
 
-def _record_size(segment: Segment, now: dt.datetime, entered: int, exited: int) -> int:
-    size = Membership.objects.filter(segment_id=segment.pk, exited_at__isnull=True).count()
+def _current_count(segment: Segment) -> int:
+    """Current stays (an index-only count on the partial unique index)."""
+    return Membership.objects.filter(segment_id=segment.pk, exited_at__isnull=True).count()
+
+
+def _record_size(segment: Segment, now: dt.datetime, entered: int, exited: int, size: int) -> int:
+    """Keep today's size row (growth over time): the size now and today's entries and exits."""
     day = timezone.localdate(now)
     row, created = SegmentSize.objects.get_or_create(
         segment_id=segment.pk,
@@ -304,11 +309,17 @@ def _apply(
 
     Runs inside the caller's transaction with the segment locked.
     """
+    before = _current_count(segment)
     entered = _insert_entries(segment, matching, now, source)
-    still = matching.filter(pk=OuterRef("contact_id"))
-    leaving = Membership.objects.filter(scope, segment_id=segment.pk, exited_at__isnull=True)
-    exited = leaving.filter(~Exists(still)).update(exited_at=now)
+    exited = 0
+    if before:  # nobody to close on a first materialisation: skip a second evaluation
+        still = matching.filter(pk=OuterRef("contact_id"))
+        leaving = Membership.objects.filter(
+            scope, segment_id=segment.pk, exited_at__isnull=True, entered_at__lt=now
+        )
+        exited = leaving.filter(~Exists(still)).update(exited_at=now)
     result = RefreshResult(segment_id=segment.pk, entered_count=entered, exited_count=exited)
+    result.size = before + entered - exited
     if _HOOKS:
         # This refresh's stays carry its exact timestamp, under the segment's lock.
         stays = Membership.objects.filter(segment_id=segment.pk)
@@ -340,7 +351,7 @@ def segment_refresh(
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL statement_timeout = %s", [int(timeout * 1000)])
         result = _apply(locked, matching, Q(), now, source="refresh")
-        result.size = _record_size(locked, now, result.entered_count, result.exited_count)
+        _record_size(locked, now, result.entered_count, result.exited_count, result.size)
         result.seconds = time.perf_counter() - began
         Segment.objects.filter(pk=locked.pk).update(
             refreshed_at=now,
@@ -369,7 +380,7 @@ def segment_refresh_contacts(
         )
         result = _apply(locked, matching, Q(contact_id__in=ids), now, source="refresh")
         if result.entered_count or result.exited_count:
-            result.size = _record_size(locked, now, result.entered_count, result.exited_count)
+            _record_size(locked, now, result.entered_count, result.exited_count, result.size)
             Segment.objects.filter(pk=locked.pk).update(member_count=result.size)
     return result
 
@@ -409,7 +420,7 @@ def static_add(
                         exited_at__isnull=True,
                     )
                 )
-        size = _record_size(locked, now, len(entered), 0)
+        size = _record_size(locked, now, len(entered), 0, _current_count(locked))
         Segment.objects.filter(pk=locked.pk).update(member_count=size, refreshed_at=now)
         _announce(locked, entered, [])
     return entered
@@ -434,7 +445,7 @@ def static_remove(
             )
             exited += _ids(current)
             current.update(exited_at=now)
-        size = _record_size(locked, now, 0, len(exited))
+        size = _record_size(locked, now, 0, len(exited), _current_count(locked))
         Segment.objects.filter(pk=locked.pk).update(member_count=size, refreshed_at=now)
         _announce(locked, [], exited)
     return exited
