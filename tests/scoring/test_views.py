@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 
 from tests.conftest import client_for
 from tests.crm.factories import make_contact
@@ -15,6 +16,15 @@ from tsunagari.scoring import jobs
 from tsunagari.scoring.models import BehaviourRule, ContactScore, FitRule, RecomputeJob
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def english(settings):
+    """English pages: the request's language follows LANGUAGE_CODE (the default is ja)."""
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
 
 RULE = {
     "name": "料金ページ",
@@ -136,3 +146,8 @@ def test_the_lead_queue_and_overdue_list_need_the_right_role(make_user, reader_c
     assert reader_client.get("/scoring/leads/overdue/").status_code == 403
     manager = make_user(Role.MARKETING, username="manager")
     assert client_for(manager).get("/scoring/leads/overdue/").status_code == 200
+
+
+def test_the_pages_speak_japanese_by_default(marketer_client):
+    body = marketer_client.get("/scoring/").content.decode()
+    assert "行動スコアのルール" in body and "お知らせ" in body
