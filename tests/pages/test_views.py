@@ -312,3 +312,49 @@ def test_all_landing_pages_are_listed_page_by_page(marketer_client, whitepaper):
     first = marketer_client.get("/pages/landing/").content.decode()
     assert "LP 54" in first and "?page=2" in first
     assert "LP 0<" in marketer_client.get("/pages/landing/?page=2").content.decode()
+
+
+def test_every_builder_page_renders(marketer_client, landing, whitepaper, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    slot = ContentSlot.objects.create(key="hero", name="バナー")
+    variant = SlotVariant.objects.create(slot=slot, key="a", html="<p>a</p>")
+    asset = ContentAsset.objects.create(
+        key="k", name="資料", kind="trigger", url_pattern="https://x.jp/"
+    )
+    field = whitepaper.fields.get(kind="consent")
+    for url in (
+        f"/pages/forms/{whitepaper.pk}/fields/{field.pk}/",
+        f"/pages/forms/{whitepaper.pk}/fields/new/",
+        "/pages/landing/new/",
+        f"/pages/landing/{landing.pk}/",
+        f"/pages/landing/{landing.pk}/preview/?variant=A",
+        "/pages/assets/new/",
+        f"/pages/assets/{asset.pk}/",
+        "/pages/slots/new/",
+        f"/pages/slots/{slot.pk}/",
+        f"/pages/slots/{slot.pk}/variants/new/",
+        f"/pages/slots/{slot.pk}/variants/{variant.pk}/",
+    ):
+        assert marketer_client.get(url).status_code == 200, url
+
+
+def test_an_uploaded_asset_file_is_served_by_its_signed_link(marketer_client, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tsunagari.pages.submissions import download_link
+
+    settings.MEDIA_ROOT = tmp_path
+    upload = SimpleUploadedFile("dx.pdf", b"%PDF-1.4 hello", content_type="application/pdf")
+    response = marketer_client.post(
+        "/pages/assets/new/",
+        {"name": "DX白書", "key": "dx", "kind": "trigger", "file": upload, "is_active": "on"},
+    )
+    assert response.status_code == 302
+    asset = ContentAsset.objects.get(key="dx")
+    contact = make_contact("a@yamada.co.jp")
+    link = download_link("", asset.pk, contact.pk)
+    response = Client().get(link)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b"%PDF-1.4 hello"
+    assert "attachment" in response["Content-Disposition"]
+    assert Touchpoint.objects.get(type="download").contact_id == contact.pk
