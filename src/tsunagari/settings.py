@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "tsunagari.pages",
     "tsunagari.mail",
     "tsunagari.journeys",
+    "tsunagari.api",
+    "ninja",  # its Swagger UI files, served locally
 ]
 
 MIDDLEWARE = [
@@ -149,6 +151,9 @@ TSUNAGARI_COLLECT_RATE = env_int("TSUNAGARI_COLLECT_RATE", 50)
 TSUNAGARI_COLLECT_BURST = env_int("TSUNAGARI_COLLECT_BURST", 200)
 
 # Largest CSV an import accepts; the request body limit follows it.
+# API calls per second per token, and bursts (docs/api.md).
+TSUNAGARI_API_RATE = env_int("TSUNAGARI_API_RATE", 20)
+TSUNAGARI_API_BURST = env_int("TSUNAGARI_API_BURST", 100)
 TSUNAGARI_IMPORT_MAX_BYTES = env_int("TSUNAGARI_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

@@ -2,6 +2,8 @@
 
 from django.urls import include, path
 
+from tsunagari.api.urls import api_urls
+
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("tsunagari.crm.urls")),
@@ -11,5 +13,7 @@ urlpatterns = [
     path("", include("tsunagari.pages.urls")),
     path("", include("tsunagari.mail.urls")),
     path("", include("tsunagari.journeys.urls")),
+    path("", include("tsunagari.api.urls")),
+    *api_urls,
     path("", include("tsunagari.core.urls")),
 ]

@@ -54,3 +54,19 @@ UPCOMING: dict[str, str] = {
     "abm": _("Target accounts, revenue analysis, white space and the three circles."),
     "analytics": _("Funnel, conversion, velocity and the effect of each content type."),
 }
+
+
+@dataclass(frozen=True)
+class SettingsLink:
+    label: str
+    url_name: str
+    capability: str
+
+
+# Pages of other apps listed under Settings (apps register them in AppConfig.ready).
+SETTINGS_LINKS: list[SettingsLink] = []
+
+
+def register_settings_link(label: str, url_name: str, capability: str) -> None:
+    if all(link.url_name != url_name for link in SETTINGS_LINKS):
+        SETTINGS_LINKS.append(SettingsLink(label, url_name, capability))

@@ -13,7 +13,7 @@ from tsunagari.core import services
 from tsunagari.core.access import nav_area, require_capability, require_login
 from tsunagari.core.forms import TeamForm, UserCreateForm, UserEditForm
 from tsunagari.core.models import Team, User
-from tsunagari.core.navigation import AREAS, UPCOMING
+from tsunagari.core.navigation import AREAS, SETTINGS_LINKS, UPCOMING
 from tsunagari.core.roles import Capability
 from tsunagari.crm import queries as crm_queries
 
@@ -52,7 +52,8 @@ def area(request: HttpRequest, area: str) -> HttpResponse:
 @nav_area("settings")
 @require_capability(Capability.CRM_VIEW)
 def settings_home(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/settings.html")
+    links = [link for link in SETTINGS_LINKS if request.user.can(link.capability)]
+    return render(request, "core/settings.html", {"links": links})
 
 
 @nav_area("settings")

@@ -120,6 +120,21 @@ def contact_save(
     return contact
 
 
+def contact_stamp_bant(contact: Contact, changed: Iterable[str], source: str) -> None:
+    """Each BANT fact records when and from where it was learned (before contact_save)."""
+    now = timezone.now()
+    changed = set(changed)
+    for field, stamp in (
+        ("bant_budget", "bant_budget"),
+        ("buying_role", "bant_authority"),
+        ("bant_need", "bant_need"),
+        ("bant_timing", "bant_timing"),
+    ):
+        if field in changed:
+            setattr(contact, f"{stamp}_at", now)
+            setattr(contact, f"{stamp}_source", source[:100])
+
+
 def contact_set_tags(*, contact: Contact, names: Iterable[str]) -> None:
     cleaned = sorted({n.strip()[:60] for n in names if n and n.strip()})
     existing = {t.name: t for t in Tag.objects.filter(name__in=cleaned)}

@@ -8,7 +8,6 @@ from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -160,7 +159,7 @@ def contact_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         instance = form.save(commit=False)
         instance.custom = form.custom_values
-        _stamp_bant(instance, form.changed_data, request.user)
+        services.contact_stamp_bant(instance, form.changed_data, f"staff:{request.user.username}")
         try:
             services.contact_save(
                 contact=instance, actor=request.user, source="ui", tags=form.tag_names()
@@ -182,21 +181,6 @@ def contact_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         else reverse("crm:contact_list"),
     }
     return render(request, "crm/contact_form.html", context)
-
-
-def _stamp_bant(contact: Contact, changed: list[str], user: User) -> None:
-    """Each BANT fact records when and from where it was learned."""
-    now = timezone.now()
-    source = f"staff:{user.username}"
-    for field, stamp in (
-        ("bant_budget", "bant_budget"),
-        ("buying_role", "bant_authority"),
-        ("bant_need", "bant_need"),
-        ("bant_timing", "bant_timing"),
-    ):
-        if field in changed:
-            setattr(contact, f"{stamp}_at", now)
-            setattr(contact, f"{stamp}_source", source)
 
 
 @require_capability(Capability.CRM_EDIT)
