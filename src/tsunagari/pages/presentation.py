@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from django.utils.translation import gettext as _
+
 from tsunagari.crm.models import Contact
 from tsunagari.pages import protection
 from tsunagari.pages.fieldmap import HIDDEN_TARGETS, TARGETS, custom_field_for
@@ -91,6 +93,16 @@ def as_json(form: Form, presented: Presented) -> dict:
         "token": presented.token,
         "fields": [asdict(f) for f in presented.fields],
         "honeypot": protection.HONEYPOT,
+        # The embed's own words, in the visitor's language (Accept-Language).
+        "texts": {
+            "submit": _("Submit"),
+            "download": _("Download"),
+            "network": _("The form could not be sent. Please try again."),
+            "confirm": _(
+                "Thank you. We have sent you an email: please confirm your address with the "
+                "link in it."
+            ),
+        },
     }
 
 

@@ -70,11 +70,11 @@
     }
   }
 
-  function done(holder, body) {
-    if (body.redirect && !body.download_url) { location.href = body.redirect; return; }
+  function done(holder, body, texts) {
+    if (body.redirect && !body.download_url && !body.confirm) { location.href = body.redirect; return; }
     holder.textContent = "";
-    holder.appendChild(el("p", { "class": "tsg-thanks" }, body.message));
-    if (body.download_url) holder.appendChild(el("a", { href: body.download_url, "class": "tsg-download" }, "Download"));
+    holder.appendChild(el("p", { "class": "tsg-thanks" }, body.confirm ? texts.confirm : body.message));
+    if (body.download_url) holder.appendChild(el("a", { href: body.download_url, "class": "tsg-download" }, texts.download));
   }
 
   function mount(holder, def) {
@@ -85,7 +85,8 @@
     trap.appendChild(el("input", { type: "text", name: def.honeypot, tabindex: "-1", autocomplete: "off" }));
     form.appendChild(trap);
     form.appendChild(el("div", { "class": "tsg-form-error tsg-error", role: "alert" }));
-    var button = el("button", { type: "submit" }, def.submit || "Submit");
+    var texts = def.texts || {};
+    var button = el("button", { type: "submit" }, def.submit || texts.submit || "Submit");
     form.appendChild(button);
     form.addEventListener("submit", function (e) {
       e.preventDefault();
@@ -99,10 +100,10 @@
         .then(function (r) { return r.json(); })
         .then(function (body) {
           button.disabled = false;
-          if (body.ok) done(holder, body);
+          if (body.ok) done(holder, body, texts);
           else showErrors(form, body.errors || { _: body.error });
         })
-        .catch(function () { button.disabled = false; showErrors(form, { _: "Network error" }); });
+        .catch(function () { button.disabled = false; showErrors(form, { _: texts.network || "Network error" }); });
     });
     holder.textContent = "";
     holder.appendChild(form);
