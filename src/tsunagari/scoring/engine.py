@@ -122,8 +122,8 @@ def _quote(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def _insert_select(model, columns: Sequence[str], qs: QuerySet) -> int:
-    """INSERT INTO model (columns) <qs's SELECT> ON CONFLICT DO NOTHING; rows inserted."""
+def _insert_sql(model, columns: Sequence[str], qs: QuerySet) -> tuple[str, list]:
+    """INSERT INTO model (columns) <qs's SELECT> ON CONFLICT DO NOTHING, and its parameters."""
     sql, params = qs.query.sql_with_params()
     table = _quote(model._meta.db_table)
     names = ", ".join(_quote(model._meta.get_field(c).column) for c in columns)
@@ -132,9 +132,17 @@ def _insert_select(model, columns: Sequence[str], qs: QuerySet) -> int:
         f"INSERT INTO {table} ({names}) SELECT * FROM ({sql}) AS src WHERE 1 = 1 "
         "ON CONFLICT DO NOTHING"
     )
+    return statement, list(params)
+
+
+def _execute(statement: str, params: Sequence) -> int:
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         return max(cursor.rowcount, 0)
+
+
+def _insert_select(model, columns: Sequence[str], qs: QuerySet) -> int:
+    return _execute(*_insert_sql(model, columns, qs))
 
 
 LEDGER_COLUMNS = (
@@ -157,6 +165,21 @@ def _expiry(after: dt.timedelta | None):
     return ExpressionWrapper(F("occurred_at") + Value(after), output_field=DateTimeField())
 
 
+# Live scoring runs the same statements for every batch with another id range: they are
+# built once per rule (as it is now) with these stand-ins for the bounds, which are replaced in
+# the parameters at each run. Building a query costs more than running it on a batch.
+_AFTER, _UPTO = 9_000_000_000_000_000_001, 9_000_000_000_000_000_002
+_compiled: dict[tuple, list[tuple[str, list]]] = {}
+
+
+def _rule_key(rule: BehaviourRule) -> tuple:
+    return (
+        connection.alias,
+        connection.vendor,
+        *(repr(getattr(rule, f.attname)) for f in BehaviourRule._meta.concrete_fields),
+    )
+
+
 def score_rule(
     rule: BehaviourRule,
     *,
@@ -172,6 +195,31 @@ def score_rule(
     Touches before `after_id` are assumed scored already: a cap counts their rows. A back-test
     writes into its scratch table (`into`) the touches that happened in [since, until].
     """
+    batch = (
+        after_id > 0
+        and upto_id is not None
+        and contact_ids is None
+        and since is None
+        and until is None
+        and into is LedgerEntry
+    )
+    if not batch:
+        statements = _statements(rule, after_id, upto_id, contact_ids, since, until, into)
+        return sum(_execute(sql, params) for sql, params in statements)
+    key = _rule_key(rule)
+    if key not in _compiled:
+        if len(_compiled) > 500:
+            _compiled.clear()
+        _compiled[key] = _statements(rule, _AFTER, _UPTO, None, None, None, LedgerEntry)
+    bounds = {_AFTER: after_id, _UPTO: upto_id}
+    return sum(
+        _execute(sql, [bounds.get(p, p) if isinstance(p, int) else p for p in params])
+        for sql, params in _compiled[key]
+    )
+
+
+def _statements(rule, after_id, upto_id, contact_ids, since, until, into) -> list[tuple]:
+    """The INSERT … SELECT statements of a rule: step 0 (with the cap), then decay steps."""
     parts = chunks(rule.points, rule.decay, rule.decay_days)
     touches = rule_touches(rule).filter(pk__gt=after_id)
     if since is not None:
@@ -231,7 +279,7 @@ def score_rule(
         "s_expires",
         "s_period",
     )
-    written = _insert_select(into, LEDGER_COLUMNS, qs)
+    statements = [_insert_sql(into, LEDGER_COLUMNS, qs)]
     for part in parts[1:]:
         # Later decay steps follow the step-0 rows just written (the cap already applied).
         base = into.objects.filter(rule=rule, step=0, kind=LedgerEntry.Kind.TOUCH)
@@ -265,8 +313,8 @@ def score_rule(
                 "s_period",
             )
         )
-        written += _insert_select(into, LEDGER_COLUMNS, step_qs)
-    return written
+        statements.append(_insert_sql(into, LEDGER_COLUMNS, step_qs))
+    return statements
 
 
 def live(now: dt.datetime) -> Q:
