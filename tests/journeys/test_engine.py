@@ -185,7 +185,7 @@ def test_goal_ends_waiting_enrolments_and_is_checked_before_each_step(db):
 
 
 def test_branch_on_a_human_click_and_a_task_for_the_owner(template, make_user):
-    owner = make_user("owner@example.co.jp")
+    owner = make_user(username="owner", email="owner@example.co.jp")
     clicker = opted_in("click@example.jp", owner=owner)
     silent = opted_in("quiet@example.jp", owner=owner)
     journey = make_journey(

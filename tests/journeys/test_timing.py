@@ -1,4 +1,4 @@
-"""Waits: durations, fixed dates, Japanese business days (holidays from `holidays`), sending hours."""
+"""Waits: durations, fixed dates, Japanese business days (`holidays`), sending hours."""
 
 from __future__ import annotations
 
