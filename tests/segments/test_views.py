@@ -174,3 +174,17 @@ def test_a_segment_used_by_another_cannot_be_deleted(marketer_client, english):
     assert b"Used by other segments" in response.content
     base.refresh_from_db()
     assert base.deleted_at is None
+
+
+def test_the_contact_page_panel_lists_current_and_past_stays(marketer_client, english):
+    contact = make_contact("a@example.jp")
+    vip = services.segment_save(segment=Segment(kind=Segment.Kind.STATIC), name="VIP")
+    old = services.segment_save(segment=Segment(kind=Segment.Kind.STATIC), name="旧リスト")
+    services.static_add(vip, [contact.pk])
+    services.static_add(old, [contact.pk])
+    services.static_remove(old, [contact.pk])
+    response = marketer_client.get(reverse("segments:contact_panel", args=[contact.pk]))
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "VIP" in text and "旧リスト" in text and "left" in text
+    assert text.index("VIP") < text.index("旧リスト")  # current stays first

@@ -7,6 +7,7 @@ class SegmentsConfig(AppConfig):
     verbose_name = "Segments"
 
     def ready(self) -> None:
+        from tsunagari.crm.panels import Panel, register_contact_panel
         from tsunagari.segments import services
         from tsunagari.tracking.consumers import register as register_consumer
         from tsunagari.work.registry import register as register_work
@@ -15,3 +16,4 @@ class SegmentsConfig(AppConfig):
         # consumer's cursor). Profile changes and time windows: the worker's refresh runner.
         register_consumer("segments", services.on_touchpoints)
         register_work("segments.refresh", services.run_due_refreshes)
+        register_contact_panel(Panel("segments", "segments:contact_panel"))

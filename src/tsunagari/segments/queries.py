@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -111,4 +111,13 @@ def recent_changes(segment: Segment, *, limit: int = 20) -> QuerySet[Membership]
         Membership.objects.filter(segment=segment)
         .select_related("contact")
         .order_by("-entered_at", "-id")[:limit]
+    )
+
+
+def contact_stays(contact: Contact, *, limit: int = 30) -> QuerySet[Membership]:
+    """A contact's stays in live segments, current ones first, then the latest."""
+    return (
+        Membership.objects.filter(contact=contact, segment__deleted_at__isnull=True)
+        .select_related("segment")
+        .order_by(F("exited_at").desc(nulls_first=True), "-entered_at")[:limit]
     )

@@ -7,6 +7,7 @@ urlpatterns = [
     path("segments/", views.index, name="index"),
     path("segments/new/", views.segment_edit, name="create"),
     path("segments/builder/", views.builder, name="builder"),
+    path("contacts/<int:pk>/segments/", views.contact_panel, name="contact_panel"),
     path("segments/<int:pk>/", views.segment_detail, name="detail"),
     path("segments/<int:pk>/edit/", views.segment_edit, name="edit"),
     path("segments/<int:pk>/refresh/", views.segment_refresh_view, name="refresh"),

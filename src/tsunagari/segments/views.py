@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tsunagari.core.access import nav_area, require_capability
 from tsunagari.core.roles import Capability
 from tsunagari.crm.models import Contact
+from tsunagari.crm.queries import get_contact_for_user
 from tsunagari.segments import builder as b
 from tsunagari.segments import queries, services
 from tsunagari.segments.language import DefinitionError
@@ -34,6 +35,14 @@ def index(request: HttpRequest) -> HttpResponse:
         "can_edit": request.user.can(Capability.CRM_EDIT),
     }
     return render(request, "segments/segment_list.html", context)
+
+
+@require_capability(Capability.CRM_VIEW)
+def contact_panel(request: HttpRequest, pk: int) -> HttpResponse:
+    """The contact page's panel: the segments and lists the contact is in, and past stays."""
+    contact = get_contact_for_user(request.user, pk)
+    stays = queries.contact_stays(contact)
+    return render(request, "segments/partials/contact_panel.html", {"stays": stays})
 
 
 def _builder_context(
