@@ -358,3 +358,13 @@ def test_an_uploaded_asset_file_is_served_by_its_signed_link(marketer_client, se
     assert b"".join(response.streaming_content) == b"%PDF-1.4 hello"
     assert "attachment" in response["Content-Disposition"]
     assert Touchpoint.objects.get(type="download").contact_id == contact.pk
+
+
+def test_a_refused_field_added_with_htmx_shows_its_error_in_place(marketer_client, whitepaper):
+    response = marketer_client.post(
+        f"/pages/forms/{whitepaper.pk}/fields/new/",
+        {"kind": "consent", "target": "newsletter", "consent_text": ""},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200 and response["HX-Retarget"] == "#field-form"
+    assert "errors" in response.content.decode()

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import reswap, retarget
 
 from tsunagari.core.access import nav_area, require_capability
 from tsunagari.core.roles import Capability
@@ -138,16 +139,20 @@ def field_edit(request: HttpRequest, pk: int, field_pk: int | None = None) -> Ht
                     request, "pages/partials/field_list.html", _form_context(request, form, None)
                 )
             return redirect("pages:form_edit", pk=form.pk)
-    template = "pages/partials/field_form.html" if request.htmx else "pages/field_edit.html"
+    context = {
+        "form": form,
+        "field": field,
+        "field_form": field_form,
+        "targets": FieldForm.target_options(),
+    }
+    if request.htmx:
+        # The errors replace the add-field form; htmx swaps only successful answers.
+        response = render(request, "pages/partials/field_form.html", context)
+        return reswap(retarget(response, "#field-form"), "innerHTML")
     return render(
         request,
-        template,
-        {
-            "form": form,
-            "field": field,
-            "field_form": field_form,
-            "targets": FieldForm.target_options(),
-        },
+        "pages/field_edit.html",
+        context,
         status=400 if request.method == "POST" else 200,
     )
 
