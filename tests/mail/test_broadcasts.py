@@ -30,7 +30,7 @@ def _drain() -> None:
 
 
 @pytest.mark.django_db
-def test_scheduling_needs_complete_sender_settings(template):
+def test_scheduling_needs_complete_sender_settings(template, english):
     SenderSettings.objects.filter(pk=1).update(postal_address="")
     broadcast = _broadcast(template, [opted_in("a@example.jp")])
     with pytest.raises(ComplianceError) as error:
