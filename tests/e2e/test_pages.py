@@ -9,6 +9,7 @@ a second visitor.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -205,3 +206,49 @@ def test_dynamic_content_shows_each_visitor_their_variant(company_site, browser_
     decisions = Touchpoint.objects.filter(properties__event="dynamic_content").order_by("id")
     assert [d.properties["variant"] for d in decisions] == ["default", "maker", "default"]
     assert decisions[1].contact_id == contact.pk
+
+
+def test_a_marketer_builds_a_form_and_a_landing_page_in_the_browser(page: Page, app_server):
+    from tests.e2e.test_smoke import PASSWORD, USERNAME, log_in
+    from tsunagari.core.services import user_create
+
+    user_create(username=USERNAME, password=PASSWORD, role="marketing")
+    log_in(page)
+    page.goto("/pages/")
+    expect(page.get_by_text("フォームはまだありません")).to_be_visible()
+    page.fill("input[name=name]", "展示会フォロー")
+    page.get_by_role("button", name="新しいフォーム").click()
+    expect(page.get_by_role("heading", name=re.compile("展示会フォロー"))).to_be_visible()
+
+    add = page.locator("#field-form")
+    add.locator("select[name=kind]").select_option("field")
+    add.locator("input[name=target]").fill("company")
+    add.locator("input[name=label]").fill("貴社名")
+    add.get_by_role("button", name="項目を追加").click()
+    expect(page.locator("#fields")).to_contain_text("貴社名")  # swapped in by htmx
+    add.locator("select[name=kind]").select_option("consent")
+    add.get_by_role("button", name="項目を追加").click()  # no consent text: refused in place
+    expect(add.locator(".errors")).to_be_visible()
+    add.locator("input[name=target]").fill("newsletter")
+    add.locator("textarea[name=consent_text]").fill("メールマガジンを受け取る")
+    add.get_by_role("button", name="項目を追加").click()
+    expect(page.locator("#fields")).to_contain_text("メールマガジンを受け取る")
+
+    page.goto("/pages/landing/new/")
+    page.fill("input[name=title]", "展示会御礼")
+    page.fill("input[name=slug]", "expo-thanks")
+    page.get_by_role("button", name="作成").click()
+    blocks = page.locator("#blocks")
+    blocks.locator("select[name=kind]").select_option("form")
+    blocks.get_by_role("button", name="ブロックを追加").click()
+    expect(blocks.locator("select[name=form_id]")).to_be_visible()
+    blocks.locator("select[name=form_id]").select_option(label="展示会フォロー")
+    blocks.get_by_role("button", name="ブロックを保存").nth(1).click()
+    expect(blocks.locator("select[name=form_id] option[selected]")).to_have_text("展示会フォロー")
+    page.get_by_role("button", name="公開", exact=True).click()
+    expect(page.get_by_text("公開しました")).to_be_visible()
+
+    page.goto("/p/expo-thanks/")
+    expect(page.get_by_role("heading", name="展示会御礼")).to_be_visible()
+    expect(page.get_by_label("貴社名")).to_be_visible()
+    expect(page.get_by_text("メールマガジンを受け取る")).to_be_visible()
