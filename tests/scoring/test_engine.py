@@ -166,3 +166,25 @@ def test_a_reset_brings_the_score_to_zero_through_the_ledger_and_survives_a_reco
     with transaction.atomic():
         engine.recompute()
     assert behaviour(contact) == 10
+
+
+def test_merging_two_contacts_moves_the_points_to_the_kept_one(mql_off):
+    from tsunagari.crm.services import contact_merge
+
+    keep = make_contact(email="keep@example.jp")
+    drop = make_contact(email="drop@example.jp")
+    make_rule(name="pricing", points=10, cap_count=2, cap_period="ever")
+    touch(keep)
+    touch(drop)
+    touch(drop)
+    consume()
+    assert (behaviour(keep), behaviour(drop)) == (10, 20)
+    contact_merge(keep=keep, drop=drop)
+    assert behaviour(keep) == 20  # the cap of 2 applies to the merged history
+    assert behaviour(drop) == 0
+    assert not LedgerEntry.objects.filter(contact=drop).exists()
+
+
+def test_a_bad_limit_on_the_panel_falls_back_to_the_default(reader_client):
+    contact = make_contact()
+    assert reader_client.get(f"/contacts/{contact.pk}/score/?limit=abc").status_code == 200

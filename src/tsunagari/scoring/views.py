@@ -283,7 +283,9 @@ def backtest(request: HttpRequest) -> HttpResponse:
 def contact_score(request: HttpRequest, pk: int) -> HttpResponse:
     """The contact page's panel: scores, grade, and every ledger row that makes them."""
     contact = get_contact_for_user(request.user, pk)
-    lines, more = queries.explanation(contact.pk, limit=int(request.GET.get("limit", 100) or 100))
+    limit = request.GET.get("limit", "")
+    limit = min(int(limit), 1000) if limit.isdigit() and int(limit) > 0 else 100
+    lines, more = queries.explanation(contact.pk, limit=limit)
     context = {
         "contact": contact,
         "score": queries.score_of(contact.pk),
