@@ -237,3 +237,71 @@ def enrol_csv(*, journey: Journey, data: bytes, actor: User | None = None) -> tu
             found[email.lower()] = pk
     entered = engine.enrol(live, found.values(), source="csv")
     return entered, sorted(emails - set(found))
+
+
+def _draft(journey: Journey) -> Journey:
+    if journey.status != Journey.Status.DRAFT:
+        raise JourneyError([_("Only a draft can be edited; edit creates a new version.")])
+    return journey
+
+
+def _relink(steps: dict, old: str, new: str | None) -> None:
+    """Point every link to `old` at `new` (None: remove the link)."""
+    for step in steps.values():
+        for name in ("next", "yes", "no"):
+            if step.get(name) == old:
+                if new:
+                    step[name] = new
+                else:
+                    step.pop(name, None)
+        for branch in step.get("branches", []):
+            if branch.get("next") == old:
+                branch["next"] = new or ""
+
+
+def step_save(*, journey: Journey, old_key: str, key: str, step: dict, after: str = "") -> Journey:
+    """Add or change a step of a draft. A new step `after` another is inserted after it."""
+    _draft(journey)
+    graph = {"start": journey.start, "steps": dict(journey.steps)}
+    steps = graph["steps"]
+    if key != old_key and key in steps:
+        raise JourneyError([_("A step with this key already exists.")])
+    if old_key and old_key in steps:
+        del steps[old_key]
+        if key != old_key:
+            _relink(steps, old_key, key)
+            if graph["start"] == old_key:
+                graph["start"] = key
+    elif after and after in steps:
+        before = steps[after]
+        if before.get("type") not in {"branch", "split", "exit"}:
+            if (
+                before.get("next")
+                and "next" not in step
+                and step.get("type") not in {"branch", "split", "exit"}
+            ):
+                step["next"] = before["next"]
+            before["next"] = key
+    steps[key] = step
+    if not graph["start"]:
+        graph["start"] = key
+    journey.graph = graph
+    journey.save(update_fields=["graph", "updated_at"])
+    return journey
+
+
+def step_remove(*, journey: Journey, key: str) -> Journey:
+    """Remove a step of a draft; links to it go to the step that followed it."""
+    _draft(journey)
+    steps = dict(journey.steps)
+    removed = steps.pop(key, None)
+    if removed is None:
+        return journey
+    follower = removed.get("next") if removed.get("type") not in {"branch", "split"} else None
+    _relink(steps, key, follower)
+    start = journey.start
+    if start == key:
+        start = follower or next(iter(steps), "")
+    journey.graph = {"start": start, "steps": steps}
+    journey.save(update_fields=["graph", "updated_at"])
+    return journey

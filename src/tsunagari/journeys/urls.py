@@ -1,8 +1,18 @@
 from django.urls import path
 
-from tsunagari.core import views as core_views
+from tsunagari.journeys import views
 
 app_name = "journeys"
 urlpatterns = [
-    path("journeys/", core_views.area, {"area": "journeys"}, name="index"),
+    path("journeys/", views.index, name="index"),
+    path("journeys/new/", views.journey_new, name="new"),
+    path("journeys/<int:pk>/", views.detail, name="detail"),
+    path("journeys/<int:pk>/settings/", views.settings_edit, name="settings"),
+    path("journeys/<int:pk>/steps/new/", views.step_edit, name="step_new"),
+    path("journeys/<int:pk>/steps/<str:key>/", views.step_edit, name="step_edit"),
+    path("journeys/<int:pk>/steps/<str:key>/remove/", views.step_remove, name="step_remove"),
+    path("journeys/<int:pk>/dry-run/", views.dry_run, name="dry_run"),
+    path("journeys/<int:pk>/report/", views.report, name="report"),
+    path("journeys/<int:pk>/enrol/", views.enrol_csv, name="enrol_csv"),
+    path("journeys/<int:pk>/<str:name>/", views.action, name="action"),
 ]

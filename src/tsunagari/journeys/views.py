@@ -1,0 +1,220 @@
+"""Journey pages: the list, the editor (graph rendered server-side, htmx step editing),
+publish/pause/resume, the dry-run estimate, the report and CSV enrolment."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from tsunagari.core.access import nav_area, require_capability
+from tsunagari.core.roles import Capability
+from tsunagari.journeys import queries, services
+from tsunagari.journeys.forms import CsvForm, JourneyForm, StepForm
+from tsunagari.journeys.models import Journey
+
+VIEW = Capability.MAIL_VIEW
+EDIT = Capability.MAIL_SEND
+
+
+@nav_area("journeys")
+@require_capability(VIEW)
+def index(request: HttpRequest) -> HttpResponse:
+    page = Paginator(queries.journeys_list(), queries.PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = queries.family_counts([j.family_id for j in page.object_list])
+    rows = [(j, counts.get(j.family_id, {})) for j in page.object_list]
+    return render(
+        request,
+        "journeys/index.html",
+        {
+            "page": page,
+            "paginator": page.paginator,
+            "rows": rows,
+            "can_edit": request.user.can(EDIT),
+        },
+    )
+
+
+@nav_area("journeys")
+@require_capability(EDIT)
+@require_http_methods(["GET", "POST"])
+def journey_new(request: HttpRequest) -> HttpResponse:
+    form = JourneyForm(request.POST or None, initial={"trigger_type": "manual", "reentry": "never"})
+    if request.method == "POST" and form.is_valid():
+        journey = form.apply(Journey(name=form.cleaned_data["name"]))
+        journey = services.journey_create(
+            name=journey.name,
+            description=journey.description,
+            trigger=journey.trigger,
+            goal=journey.goal,
+            exit_conditions=journey.exit_conditions,
+            reentry=journey.reentry,
+            reentry_days=journey.reentry_days,
+            actor=request.user,
+        )
+        messages.success(request, _("Journey created. Add its steps, then publish it."))
+        return redirect("journeys:detail", pk=journey.pk)
+    return render(request, "journeys/journey_form.html", {"form": form})
+
+
+def _context(request: HttpRequest, journey: Journey) -> dict:
+    counts = queries.step_counts(journey)
+    return {
+        "journey": journey,
+        "nodes": queries.tree(journey, counts),
+        "problems": queries.problems_by_step(journey),
+        "all_problems": services.journey_problems(journey),
+        "versions": Journey.objects.filter(family_id=journey.family_id).order_by("-version"),
+        "can_edit": request.user.can(EDIT),
+        "editable": journey.status == Journey.Status.DRAFT,
+    }
+
+
+@nav_area("journeys")
+@require_capability(VIEW)
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    journey = get_object_or_404(Journey, pk=pk)
+    return render(request, "journeys/detail.html", _context(request, journey))
+
+
+@nav_area("journeys")
+@require_capability(EDIT)
+@require_http_methods(["GET", "POST"])
+def settings_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    journey = get_object_or_404(Journey, pk=pk, status=Journey.Status.DRAFT)
+    form = JourneyForm(request.POST or None, initial=JourneyForm.initial_for(journey))
+    if request.method == "POST" and form.is_valid():
+        form.apply(journey).save()
+        messages.success(request, _("Saved."))
+        return redirect("journeys:detail", pk=journey.pk)
+    return render(request, "journeys/journey_form.html", {"form": form, "journey": journey})
+
+
+@nav_area("journeys")
+@require_capability(EDIT)
+@require_http_methods(["GET", "POST"])
+def step_edit(request: HttpRequest, pk: int, key: str = "") -> HttpResponse:
+    """htmx: the step form in the side panel; on save, the graph re-rendered."""
+    journey = get_object_or_404(Journey, pk=pk, status=Journey.Status.DRAFT)
+    after = request.GET.get("after", "") or request.POST.get("after", "")
+    initial = StepForm.initial_for(key, journey.steps.get(key, {})) if key else {"type": "email"}
+    form = StepForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.step_save(
+                journey=journey,
+                old_key=key,
+                key=form.cleaned_data["key"],
+                step=form.step(),
+                after=after,
+            )
+        except services.JourneyError as exc:
+            for message in exc.messages:
+                form.add_error("key", message)
+        else:
+            return render(request, "journeys/partials/graph.html", _context(request, journey))
+    return render(
+        request,
+        "journeys/partials/step_form.html",
+        {"form": form, "journey": journey, "key": key, "after": after},
+    )
+
+
+@require_capability(EDIT)
+@require_POST
+def step_remove(request: HttpRequest, pk: int, key: str) -> HttpResponse:
+    journey = get_object_or_404(Journey, pk=pk, status=Journey.Status.DRAFT)
+    services.step_remove(journey=journey, key=key)
+    if request.htmx:
+        return render(request, "journeys/partials/graph.html", _context(request, journey))
+    return redirect("journeys:detail", pk=journey.pk)
+
+
+ACTIONS = {
+    "publish": services.journey_publish,
+    "pause": services.journey_pause,
+    "resume": services.journey_resume,
+    "archive": services.journey_archive,
+}
+
+
+@require_capability(EDIT)
+@require_POST
+def action(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    journey = get_object_or_404(Journey, pk=pk)
+    if name == "edit":
+        draft = services.journey_edit(journey)
+        if draft.pk != journey.pk:
+            messages.info(
+                request,
+                _(
+                    "A new version was created. Contacts keep following the live version "
+                    "until you publish it."
+                ),
+            )
+        return redirect("journeys:detail", pk=draft.pk)
+    if name not in ACTIONS:
+        return HttpResponse(status=404)
+    try:
+        ACTIONS[name](journey=journey)
+    except services.JourneyError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("Done."))
+    return redirect("journeys:detail", pk=journey.pk)
+
+
+@nav_area("journeys")
+@require_capability(VIEW)
+def dry_run(request: HttpRequest, pk: int) -> HttpResponse:
+    journey = get_object_or_404(Journey, pk=pk)
+    estimate = queries.dry_run(journey)
+    nodes = queries.tree(journey)
+    return render(
+        request, "journeys/dry_run.html", {"journey": journey, "estimate": estimate, "nodes": nodes}
+    )
+
+
+@nav_area("journeys")
+@require_capability(VIEW)
+def report(request: HttpRequest, pk: int) -> HttpResponse:
+    journey = get_object_or_404(Journey, pk=pk)
+    return render(
+        request,
+        "journeys/report.html",
+        {
+            "journey": journey,
+            "report": queries.report(journey),
+            "nodes": queries.tree(journey, queries.step_counts(journey)),
+        },
+    )
+
+
+@nav_area("journeys")
+@require_capability(EDIT)
+@require_http_methods(["GET", "POST"])
+def enrol_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    journey = get_object_or_404(Journey, pk=pk)
+    form = CsvForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            entered, missing = services.enrol_csv(
+                journey=journey, data=form.cleaned_data["file"].read(), actor=request.user
+            )
+        except services.JourneyError as exc:
+            for message in exc.messages:
+                form.add_error("file", message)
+        else:
+            messages.success(request, _("%(n)d contacts enrolled.") % {"n": entered})
+            if missing:
+                messages.warning(
+                    request,
+                    _("%(n)d addresses are not contacts: %(list)s")
+                    % {"n": len(missing), "list": ", ".join(missing[:10])},
+                )
+            return redirect("journeys:detail", pk=journey.pk)
+    return render(request, "journeys/enrol_csv.html", {"form": form, "journey": journey})
