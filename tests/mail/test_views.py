@@ -129,3 +129,17 @@ def test_the_pages_speak_japanese_by_default(marketer):
     client = client_for(marketer)
     page = client.get("/mail/").content.decode()
     assert "テンプレートはまだありません" in page and "一斉配信" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_contact_page_panel_lists_the_contacts_emails(reader_client, template, smtp_server):
+    contact = opted_in("a@example.jp")
+    broadcast = Broadcast.objects.create(
+        name="b", template=template, segment=make_segment("s", [contact])
+    )
+    services.broadcast_schedule(broadcast=broadcast)
+    services.broadcasts_advance()
+    send_batch()
+    panel = reader_client.get(f"/mail/contacts/{contact.pk}/panel/").content.decode()
+    assert "新機能のご案内" in panel and "Sent" in panel
+    assert reader_client.get("/mail/contacts/999999/panel/").status_code == 404

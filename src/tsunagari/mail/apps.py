@@ -7,6 +7,7 @@ class MailConfig(AppConfig):
     verbose_name = "Mail"
 
     def ready(self) -> None:
+        from tsunagari.crm.panels import Panel, register_contact_panel
         from tsunagari.mail.bounces import connect_anymail, ingest_configured_maildir
         from tsunagari.mail.sending import send_batch
         from tsunagari.mail.services import broadcasts_advance
@@ -16,3 +17,4 @@ class MailConfig(AppConfig):
         register("mail.send", send_batch)
         register("mail.bounces", ingest_configured_maildir)
         connect_anymail()
+        register_contact_panel(Panel("mail", "mail:contact_panel"))

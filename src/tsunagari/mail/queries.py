@@ -129,3 +129,12 @@ def unsubscribe_reasons(broadcast: Broadcast) -> list[tuple[str, int]]:
 
 def clicks_of(message: Message) -> QuerySet[Click]:
     return Click.objects.filter(message=message).select_related("link")
+
+
+def messages_of_contact(contact_id: int) -> QuerySet[Message]:
+    """A contact's emails, newest first (the contact page's panel)."""
+    return (
+        Message.objects.filter(contact_id=contact_id)
+        .select_related("broadcast", "template")
+        .order_by("-created_at", "-id")
+    )

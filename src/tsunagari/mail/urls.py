@@ -16,6 +16,7 @@ urlpatterns = [
     path("mail/topics/", views.topic_list, name="topic_list"),
     path("mail/suppressions/", views.suppression_list, name="suppression_list"),
     path("mail/settings/", views.sender_edit, name="sender_settings"),
+    path("mail/contacts/<int:pk>/panel/", views.contact_panel, name="contact_panel"),
     # Public, for recipients (signed tokens).
     path("m/u/<str:token>/", public.unsubscribe, name="unsubscribe"),
     path("m/o/<str:token>.gif", public.open_pixel, name="open"),

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tsunagari.core.access import nav_area, require_capability
 from tsunagari.core.roles import Capability
 from tsunagari.crm.models import Contact
+from tsunagari.crm.queries import get_contact_for_user
 from tsunagari.mail import engagement, queries, services
 from tsunagari.mail.compose import ComplianceError, HeaderError, sender_problems
 from tsunagari.mail.forms import (
@@ -265,3 +266,23 @@ def sender_edit(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("Sender settings saved."))
         return redirect("mail:sender_settings")
     return render(request, "mail/sender_form.html", {"form": form})
+
+
+@require_capability(Capability.CRM_VIEW)
+def contact_panel(request: HttpRequest, pk: int) -> HttpResponse:
+    """The contact page's email panel: the latest emails and whether the address is suppressed."""
+    contact = get_contact_for_user(request.user, pk)
+    suppression = (
+        Suppression.objects.filter(email=contact.email.lower(), active=True).first()
+        if contact.email
+        else None
+    )
+    return render(
+        request,
+        "mail/partials/contact_panel.html",
+        {
+            "contact": contact,
+            "messages_": queries.messages_of_contact(contact.pk)[:20],
+            "suppression": suppression,
+        },
+    )
