@@ -122,7 +122,7 @@ def test_the_contact_panel_explains_the_score_line_by_line(reader_client, englis
     assert response.status_code == 200
     body = response.content.decode()
     assert body.count("Pricing page") == 3 and "Behaviour: 30" in body
-    assert len(queries) <= 8
+    assert len(queries) <= 9
 
 
 def test_the_backtest_page_compares_a_candidate_with_the_current_rules(marketer_client, english):

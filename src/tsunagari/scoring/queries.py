@@ -11,6 +11,8 @@ from django.utils import timezone
 from tsunagari.core.models import User
 from tsunagari.core.roles import Capability
 from tsunagari.scoring.models import ContactScore, Handoff, LedgerEntry
+from tsunagari.tracking.models import CustomTouchpointType
+from tsunagari.tracking.vocabulary import Type
 
 
 @dataclass
@@ -26,6 +28,13 @@ class Line:
     live_points: int = 0  # still counting now
     next_expiry: dt.datetime | None = None
     last_expiry: dt.datetime | None = None
+
+
+def type_labels() -> dict[str, str]:
+    """Touchpoint type keys → the words people read (built-in and custom types)."""
+    labels = {key: str(label) for key, label in Type.choices}
+    labels.update(CustomTouchpointType.objects.values_list("key", "label"))
+    return labels
 
 
 def score_of(contact_id: int) -> ContactScore:
@@ -54,6 +63,7 @@ def explanation(contact_id: int, *, limit: int = 100, now=None) -> tuple[list[Li
             "expires_at",
         )
     )
+    labels = type_labels()
     lines: dict[tuple, Line] = {}
     more = False
     for (
@@ -74,7 +84,8 @@ def explanation(contact_id: int, *, limit: int = 100, now=None) -> tuple[list[Li
             if len(lines) >= limit:
                 more = True
                 break
-            line = Line(kind, rule_name or "", ttype or "", title or path or "", when)
+            label = labels.get(ttype, ttype or "")
+            line = Line(kind, rule_name or "", label, title or path or "", when)
             lines[key] = line
         line.points += points
         if expires is None or expires > now:
