@@ -129,6 +129,10 @@ class FormField(models.Model):
         return f"f{self.pk}"
 
     def current_consent(self) -> ConsentText | None:
+        """The latest version of a checkbox's words (from the prefetch when there is one)."""
+        prefetched = getattr(self, "_prefetched_objects_cache", {}).get("consent_texts")
+        if prefetched is not None:
+            return max(prefetched, key=lambda text: text.version, default=None)
         return self.consent_texts.order_by("-version").first()
 
 

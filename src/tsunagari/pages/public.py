@@ -259,7 +259,12 @@ def landing_page(request: HttpRequest, slug: str) -> HttpResponse:
         response.status_code = outcome["status"]
     if new_cookie:
         response.set_cookie(
-            VISITOR_COOKIE, uid, max_age=TWO_YEARS, samesite="Lax", secure=request.is_secure()
+            VISITOR_COOKIE,
+            uid,
+            max_age=TWO_YEARS,
+            samesite="Lax",
+            secure=request.is_secure(),
+            httponly=True,  # no script runs on hosted pages; none needs to read it
         )
     return response
 

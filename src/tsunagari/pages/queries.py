@@ -49,7 +49,7 @@ def fields_to_ask(form: Form, contact: Contact | None) -> list[FormField]:
     account = contact.account if contact is not None else None
     asked: list[FormField] = []
     questions = 0
-    for field in form.fields.all():
+    for field in form.fields.prefetch_related("consent_texts"):
         if field.kind != FormField.Kind.FIELD or not field.progressive:
             asked.append(field)
         elif is_known(field.target, contact, account) or (
