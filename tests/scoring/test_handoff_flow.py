@@ -183,6 +183,10 @@ def test_overdue_follow_ups_and_the_ignored_rate(criteria, reps):
     Handoff.objects.filter(pk=handoff.pk).update(due_at=timezone.now() - dt.timedelta(hours=1))
     assert list(overdue()) == [Handoff.objects.get(pk=handoff.pk)]
     assert ignored_rate(days=30) == {"total": 1, "ignored": 1, "rate": 100.0}
+    jobs.run_scheduled(force=True)
+    jobs.run_scheduled(force=True)
+    reminders = Notification.objects.filter(user=handoff.owner, kind="scoring.overdue")
+    assert reminders.count() == 1  # told once
 
 
 def test_a_contact_gone_cold_returns_to_nurture(criteria, reps):

@@ -251,6 +251,42 @@ def recycle_cold(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     return done
 
 
+def remind_overdue(*, now: dt.datetime | None = None, limit: int = 200) -> int:
+    """Tell each owner, once, that a lead's follow-up deadline has passed."""
+    now = now or timezone.now()
+    late = (
+        Handoff.objects.filter(
+            status=Handoff.Status.OPEN,
+            due_at__lt=now,
+            overdue_notified_at__isnull=True,
+            owner__isnull=False,
+        )
+        .select_related("contact", "owner")
+        .order_by("due_at", "pk")[:limit]
+    )
+    done = 0
+    for handoff in late:
+        with transaction.atomic():
+            claimed = Handoff.objects.filter(
+                pk=handoff.pk, overdue_notified_at__isnull=True
+            ).update(overdue_notified_at=now)
+            if not claimed:
+                continue
+            notify(
+                handoff.owner,
+                kind="scoring.overdue",
+                title=_("Follow-up overdue: %(name)s") % {"name": handoff.contact},
+                body=_("The deadline to follow up %(name)s passed at %(due)s.")
+                % {
+                    "name": handoff.contact,
+                    "due": timezone.localtime(handoff.due_at).strftime("%Y-%m-%d %H:%M"),
+                },
+                url=reverse("scoring:handoff_detail", args=[handoff.pk]),
+            )
+        done += 1
+    return done
+
+
 def overdue(now: dt.datetime | None = None):
     """Open hand-offs past their deadline, the most overdue first (the managers' list)."""
     now = now or timezone.now()

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from tsunagari.crm.models import Account, Contact
 from tsunagari.scoring import engine, fit, mql
-from tsunagari.scoring.handoff import recycle_cold
+from tsunagari.scoring.handoff import recycle_cold, remind_overdue
 from tsunagari.scoring.models import RecomputeJob, ScoringState
 from tsunagari.tracking.models import Touchpoint
 from tsunagari.tracking.vocabulary import Type
@@ -160,6 +160,7 @@ def run_scheduled(*, now: dt.datetime | None = None, force: bool = False) -> int
             if criteria:
                 mql.qualify(criteria)
         done += len(touched) + len(edited)
+        done += remind_overdue(now=now)
     if force or state.cold_checked_at is None or now - state.cold_checked_at >= COLD_EVERY:
         done += recycle_cold(now=now)
         ScoringState.objects.filter(pk=state.pk).update(cold_checked_at=now)

@@ -344,6 +344,8 @@ class Handoff(models.Model):
     )
     reason = models.CharField(max_length=20, choices=Reason.choices, blank=True)
     note = models.CharField(max_length=500, blank=True)
+    # When the owner was told the deadline had passed (once per hand-off).
+    overdue_notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["due_at", "id"]
