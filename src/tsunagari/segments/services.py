@@ -304,12 +304,14 @@ def _apply(
     now: dt.datetime,
     *,
     source: str,
+    before: int | None = None,
 ) -> RefreshResult:
     """Open stays for `matching` contacts, close the current stays in `scope` that no longer match.
 
     Runs inside the caller's transaction with the segment locked.
     """
-    before = _current_count(segment)
+    if before is None:
+        before = _current_count(segment)
     entered = _insert_entries(segment, matching, now, source)
     exited = 0
     if before:  # nobody to close on a first materialisation: skip a second evaluation
@@ -378,7 +380,16 @@ def segment_refresh_contacts(
         matching = compile_filter(
             locked.definition, now=now, segment_id=locked.pk, restrict_ids=ids, validated=True
         )
-        result = _apply(locked, matching, Q(contact_id__in=ids), now, source="refresh")
+        # The locked row's member_count is exact (every write keeps it under this lock): no
+        # count of a large segment for each batch of touchpoints.
+        result = _apply(
+            locked,
+            matching,
+            Q(contact_id__in=ids),
+            now,
+            source="refresh",
+            before=locked.member_count,
+        )
         if result.entered_count or result.exited_count:
             _record_size(locked, now, result.entered_count, result.exited_count, result.size)
             Segment.objects.filter(pk=locked.pk).update(member_count=result.size)
