@@ -147,7 +147,7 @@ async def _read_status(reader) -> int:
     return int(status_line.split()[1])
 
 
-def _client(port: int, stop_at: float, seed: int, results) -> None:
+def _client(port: int, stop, seed: int, results) -> None:
     """One load-generator process: keep-alive connections, each one browser's page views.
 
     asyncio on raw sockets, so the client spends little CPU per request: on a 2-core machine
@@ -162,7 +162,7 @@ def _client(port: int, stop_at: float, seed: int, results) -> None:
         uids = [secrets.token_hex(16) for _ in range(20)]
         reader = writer = None
         sent = 0
-        while time.monotonic() < stop_at:
+        while not stop.is_set():
             body = json.dumps(
                 {
                     "k": "pv",
@@ -201,6 +201,19 @@ def _client(port: int, stop_at: float, seed: int, results) -> None:
 
     asyncio.run(main())
     results.put({**counts, "latencies": latencies})
+
+
+def _first_hit_stored(timeout: float = 120.0) -> float:
+    """Wait until the server has stored a hit; the moment it has (time.monotonic())."""
+    from tsunagari.tracking.models import Touchpoint
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if Touchpoint.objects.exists():
+            return time.monotonic()
+        connections["default"].close()
+        time.sleep(0.05)
+    raise RuntimeError(f"no hit was stored within {timeout:.0f} s of starting the clients")
 
 
 def _ceiling(rows: int) -> float:
@@ -261,20 +274,24 @@ def run(*, contacts: int = 0, fresh: bool = False, database: str = "") -> dict:
     log(f"server on 127.0.0.1:{port}; {shape} clients, {duration:.0f} s")
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    started = time.monotonic()
-    stop_at = started + duration
+    stop = context.Event()
     clients = [
-        context.Process(target=_client, args=(port, stop_at, i * 1000, results))
+        context.Process(target=_client, args=(port, stop, i * 1000, results))
         for i in range(CLIENT_PROCESSES)
     ]
     for c in clients:
         c.start()
+    # The clock starts with the first stored hit: client processes take a moment to start.
+    started = _first_hit_stored()
     time.sleep(duration * 0.4)
     log("killing the server (SIGKILL to all its processes) mid-run")
     os.killpg(server.pid, signal.SIGKILL)
     server.wait()
     server = _start_server(url, port)
     log("server restarted")
+    # Run on after the restart long enough to see hits stored by the new server.
+    time.sleep(duration * 0.6)
+    stop.set()
     outcomes = [results.get() for _ in clients]
     for c in clients:
         c.join()

@@ -35,8 +35,7 @@ REPEAT = 3
 
 EXAMPLE = {
     "and": [
-        {"field": "account.industry", "op": "eq",
-                                     "value": "manufacturing"},
+        {"field": "account.industry", "op": "eq", "value": "manufacturing"},
         {"field": "account.employee_count", "op": "gte", "value": 300},
         {"field": "contact.department", "op": "contains", "value": "情報システム"},
         {

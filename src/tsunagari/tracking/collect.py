@@ -51,6 +51,9 @@ class Hit:
     consented: bool = False
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")
+
+
 def is_bot(user_agent: str) -> bool:
     return not user_agent or bool(_BOT.search(user_agent))
 
@@ -62,7 +65,7 @@ def _text(data: dict, key: str, limit: int) -> str:
     if not isinstance(value, str):
         raise CollectError(f"{key} must be a string")
     # Control characters have no place in a title or URL; strip rather than reject.
-    return "".join(ch for ch in value if ch >= " " or ch == "\t")[:limit]
+    return _CONTROL.sub("", value)[:limit]
 
 
 def origin_of(url: str) -> str:

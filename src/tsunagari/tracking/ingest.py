@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from tsunagari.tracking.collect import KINDS, Hit
-from tsunagari.tracking.models import Touchpoint, Visitor
+from tsunagari.tracking.models import Visitor
 from tsunagari.tracking.services import touchpoints_append_many
 from tsunagari.tracking.sites import account_for_ip
 from tsunagari.tracking.vocabulary import Channel
@@ -61,26 +61,27 @@ def write_batch(items: list[Pending]) -> None:
                 props["event"] = hit.event_name
             if hit.screen:
                 props["screen"] = hit.screen
+            # Plain mappings, not model instances: the batch is the hot path of every page view.
             rows.append(
-                Touchpoint(
-                    contact_id=visitor[1] if visitor else None,
-                    visitor_id=visitor[0] if visitor else None,
-                    account_id=visitor[2] if visitor else None,
-                    type=KINDS[hit.kind],
-                    channel=Channel.WEB,
-                    occurred_at=hit.occurred_at,
-                    received_at=now,
-                    source=p.source[:100],
-                    campaign=hit.utm.get("utm_campaign", ""),
-                    url=hit.url,
-                    path=hit.path,
-                    title=hit.title,
-                    referrer=hit.referrer,
-                    duration_ms=hit.duration_ms,
-                    is_bot=p.is_bot,
-                    properties=props,
+                {
+                    "contact_id": visitor[1] if visitor else None,
+                    "visitor_id": visitor[0] if visitor else None,
+                    "account_id": visitor[2] if visitor else None,
+                    "type": KINDS[hit.kind],
+                    "channel": Channel.WEB,
+                    "occurred_at": hit.occurred_at,
+                    "received_at": now,
+                    "source": p.source[:100],
+                    "campaign": hit.utm.get("utm_campaign", ""),
+                    "url": hit.url,
+                    "path": hit.path,
+                    "title": hit.title,
+                    "referrer": hit.referrer,
+                    "duration_ms": hit.duration_ms,
+                    "is_bot": p.is_bot,
+                    "properties": props,
                     **hit.utm,
-                )
+                }
             )
         touchpoints_append_many(rows)
 
