@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "tsunagari.pages",
     "tsunagari.mail",
     "tsunagari.journeys",
+    "tsunagari.events",
     "tsunagari.api",
     "ninja",  # its Swagger UI files, served locally
 ]

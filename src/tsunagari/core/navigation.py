@@ -26,7 +26,7 @@ AREAS: tuple[Area, ...] = (
     Area("pages", _("Forms & landing pages"), "pages:index"),
     Area("mail", _("Email"), "mail:index"),
     Area("journeys", _("Journeys"), "journeys:index"),
-    Area("events", _("Seminars"), "core:area"),
+    Area("events", _("Seminars"), "events:index"),
     Area("sales", _("Deals & inside sales"), "core:area", _("Sales")),
     Area("abm", _("ABM"), "core:area"),
     Area("analytics", _("Analytics"), "core:area"),

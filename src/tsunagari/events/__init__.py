@@ -1,0 +1,1 @@
+"""Seminars and events: sessions, registration, reminders, attendance, check-in and reports."""
