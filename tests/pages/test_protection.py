@@ -256,3 +256,12 @@ def test_a_plain_post_never_redirects_off_site(site, whitepaper):
     response = post(whitepaper, data, accept="text/html")
     assert response.status_code == 200  # a thank-you page, not a redirect to evil
     assert "evil.example.com" not in response.get("Location", "")
+
+
+def test_a_hosted_pages_token_is_refused_from_a_site(site, landing, whitepaper):
+    from tests.pages.helpers import open_page
+
+    _html, inputs = open_page(Client(), landing.slug)
+    response = post(whitepaper, good_answers(whitepaper, inputs["_tsg_t"]))
+    assert response.status_code == 400
+    assert nothing_stored()

@@ -389,7 +389,9 @@ def form_post(request: HttpRequest, pk: int) -> HttpResponse:
         target = redirect or _same_site(request.POST.get("next", ""), origin)
         if target and not result.download_url:
             return HttpResponseRedirect(target, status=303)
-        return render(request, "pages/public/thanks.html", {"form": form, **body})
+        response = render(request, "pages/public/thanks.html", {"form": form, **body})
+        response["Content-Security-Policy"] = _csp([])
+        return response
     return _cors(JsonResponse(body), origin)
 
 
@@ -419,11 +421,13 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         consent_confirm(submission=submission, ip=_ip(request))
         confirmed = True
-    return render(
+    response = render(
         request,
         "pages/public/confirm.html",
         {"submission": submission, "confirmed": confirmed, "token": token},
     )
+    response["Content-Security-Policy"] = _csp([])
+    return response
 
 
 @require_GET

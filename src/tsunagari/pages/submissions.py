@@ -169,7 +169,7 @@ def form_submit(*, form: Form, data, ctx: SubmitContext) -> SubmitResult:
     token = None
     if ctx.token:
         token = protection.token_read(ctx.token, form_id=form.pk)
-        if ctx.origin and token.origin and token.origin != ctx.origin:
+        if token.origin != ctx.origin:  # a hosted page's token is for that page only
             raise Refused(400, _("This form could not be verified. Reload the page."))
         protection.check_fill_time(token, form.min_fill_seconds)
     elif not form.accept_plain_post:
