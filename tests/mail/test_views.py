@@ -143,3 +143,10 @@ def test_the_contact_page_panel_lists_the_contacts_emails(reader_client, templat
     panel = reader_client.get(f"/mail/contacts/{contact.pk}/panel/").content.decode()
     assert "新機能のご案内" in panel and "Sent" in panel
     assert reader_client.get("/mail/contacts/999999/panel/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_line_break_in_the_sender_name_is_refused(admin_client_):
+    page = admin_client_.post("/mail/settings/", {"from_name": "つながり\r\nBcc: x@example.jp"})
+    assert "Line breaks are not allowed" in page.content.decode()
+    assert not SenderSettings.objects.filter(from_name__contains="Bcc").exists()

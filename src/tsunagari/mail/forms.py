@@ -119,6 +119,13 @@ class SenderSettingsForm(forms.ModelForm):
         ]
         widgets = {"dkim_private_key": forms.Textarea(attrs={"rows": 4, "class": "mono"})}
 
+    def clean(self):
+        data = super().clean()
+        for name in ("from_name", "postal_address", "complaints_contact", "bounce_domain"):
+            if any(ch in (data.get(name) or "") for ch in "\r\n\x00"):
+                self.add_error(name, _("Line breaks are not allowed here."))
+        return data
+
     def clean_dkim_private_key(self) -> str:
         key = self.cleaned_data["dkim_private_key"].strip()
         if key and "PRIVATE KEY" not in key:
