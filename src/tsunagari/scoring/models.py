@@ -138,10 +138,10 @@ class LedgerEntry(models.Model):
             # A contact's score (sum of live rows) and its explanation.
             models.Index(fields=["contact", "expires_at", "points"], name="scoring_ledger_contact"),
             # Caps: how many touches of this rule the contact already scored in the period.
+            # Not partial: SQLite cannot prove a partial index's condition from the bound
+            # parameters of the cap query, and would scan all the rule's rows instead.
             models.Index(
-                fields=["rule", "contact", "period_start"],
-                condition=Q(step=0, kind="touch"),
-                name="scoring_ledger_cap",
+                fields=["rule", "contact", "period_start", "step"], name="scoring_ledger_cap2"
             ),
             # The expiry sweep: rows that stopped counting since the last sweep.
             models.Index(fields=["expires_at"], name="scoring_ledger_expiry"),
