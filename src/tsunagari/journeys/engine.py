@@ -22,8 +22,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from tsunagari.crm.models import LIVE, Contact
@@ -356,55 +356,65 @@ def _commit(
     for run in done:
         if run.pk not in outcome.failed:
             labels[outcome.label.get(run.pk, "done")].append(run.pk)
-    owned: set[int] = set(outcome.failed)
-    for label, ids in labels.items():
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
-            StepRun.objects.filter(pk__in=chunk, claim=token, status=StepRun.Status.RUNNING).update(
-                status=StepRun.Status.DONE, done_at=now, outcome=label[:40], lease_until=None
-            )
-            owned |= set(
-                StepRun.objects.filter(pk__in=chunk, claim=token, done_at=now).values_list(
-                    "pk", flat=True
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    due_stamp = connection.ops.adapt_datetimefield_value(outcome.due_at or now)
+    runs_t, enrol_t = _table(StepRun), _table(Enrolment)
+    with connection.cursor() as cursor:
+        for label, ids in labels.items():
+            for chunk in _chunks(ids):
+                cursor.execute(
+                    f"UPDATE {runs_t} SET status = 'done', done_at = %s, outcome = %s, "
+                    f"lease_until = NULL WHERE claim = %s AND status = 'running' "
+                    f"AND id IN ({_marks(chunk)})",
+                    [stamp, label[:40], token, *chunk],
                 )
-            )
-    done = [r for r in done if r.pk in owned]
-    by_next: dict[str | None, list[StepRun]] = defaultdict(list)
-    for run in done:
-        by_next[outcome.next[run.pk]].append(run)
-    due_at = outcome.due_at or now
-    for next_key, group in by_next.items():
-        enrolment_ids = [r.enrolment_id for r in group]
-        if next_key is None or next_key not in journey.steps:
-            for start in range(0, len(enrolment_ids), CHUNK):
-                Enrolment.objects.filter(
-                    pk__in=enrolment_ids[start : start + CHUNK], status=Enrolment.Status.ACTIVE
-                ).update(status=Enrolment.Status.COMPLETED, ended_at=now, step_key="")
-            continue
-        visits = dict(
-            StepRun.objects.filter(enrolment_id__in=enrolment_ids, step_key=next_key)
-            .values("enrolment_id")
-            .annotate(v=Max("visit"))
-            .values_list("enrolment_id", "v")
-        )
-        StepRun.objects.bulk_create(
-            [
-                StepRun(
-                    enrolment_id=r.enrolment_id,
-                    journey_id=journey.pk,
-                    contact_id=r.contact_id,
-                    step_key=next_key,
-                    visit=visits[r.enrolment_id] + 1 if r.enrolment_id in visits else 0,
-                    due_at=due_at,
+        by_next: dict[str | None, list[int]] = defaultdict(list)
+        for run in done:
+            by_next[outcome.next[run.pk]].append(run.pk)
+        # Only the runs this worker still owns (marked done or failed by it, just now) move on.
+        owned = "claim = %s AND status IN ('done', 'failed') AND done_at = %s"
+        for next_key, ids in by_next.items():
+            for chunk in _chunks(ids):
+                params = [token, stamp, *chunk]
+                if next_key is None or next_key not in journey.steps:
+                    cursor.execute(
+                        f"UPDATE {enrol_t} SET status = 'completed', ended_at = %s, step_key = '' "
+                        f"WHERE status = 'active' AND id IN (SELECT enrolment_id FROM {runs_t} "
+                        f"WHERE {owned} AND id IN ({_marks(chunk)}))",
+                        [stamp, *params],
+                    )
+                    continue
+                # The next runs, straight from the runs just done: no rows through Python.
+                cursor.execute(
+                    f"INSERT INTO {runs_t} (enrolment_id, journey_id, contact_id, step_key, visit, "
+                    "status, due_at, claim, attempts, outcome, last_error) "
+                    "SELECT r.enrolment_id, %s, r.contact_id, %s, "
+                    f"COALESCE((SELECT MAX(p.visit) + 1 FROM {runs_t} p "
+                    "WHERE p.enrolment_id = r.enrolment_id AND p.step_key = %s), 0), "
+                    f"'ready', %s, '', 0, '', '' FROM {runs_t} r "
+                    f"WHERE r.{owned} AND r.id IN ({_marks(chunk)}) "
+                    "ON CONFLICT DO NOTHING",
+                    [journey.pk, next_key, next_key, due_stamp, *params],
                 )
-                for r in group
-            ],
-            ignore_conflicts=True,
-        )
-        for start in range(0, len(enrolment_ids), CHUNK):
-            Enrolment.objects.filter(
-                pk__in=enrolment_ids[start : start + CHUNK], status=Enrolment.Status.ACTIVE
-            ).update(step_key=next_key)
+                cursor.execute(
+                    f"UPDATE {enrol_t} SET step_key = %s WHERE status = 'active' AND id IN "
+                    f"(SELECT enrolment_id FROM {runs_t} "
+                    f"WHERE {owned} AND id IN ({_marks(chunk)}))",
+                    [next_key, *params],
+                )
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _marks(values: Sequence) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _chunks(ids: list[int], size: int = 500) -> Iterable[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 # --- Step handlers: each fills `outcome` for every run it was given -------------------------
