@@ -140,3 +140,9 @@ def test_report_and_csv_enrolment(marketer_client, english):
     engine.run_steps()
     report = marketer_client.get(reverse("journeys:report", args=[journey.pk]))
     assert report.status_code == 200 and b"Completed" in report.content
+
+
+def test_the_editor_speaks_japanese(marketer_client):
+    journey = make_journey({"t": {"type": "tags", "add": ["x"]}}, name="日本語")
+    page = marketer_client.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
+    assert "ドライラン" in page and "一時停止" in page and "稼働中" in page
