@@ -115,12 +115,22 @@ def step_edit(request: HttpRequest, pk: int, key: str = "") -> HttpResponse:
             for message in exc.messages:
                 form.add_error("key", message)
         else:
-            return render(request, "journeys/partials/graph.html", _context(request, journey))
-    return render(
+            # The graph replaces itself; the panel is emptied out of band.
+            return render(
+                request,
+                "journeys/partials/graph.html",
+                {**_context(request, journey), "clear_panel": True},
+            )
+    response = render(
         request,
         "journeys/partials/step_form.html",
         {"form": form, "journey": journey, "key": key, "after": after},
     )
+    if request.method == "POST":
+        # An invalid step stays in the panel with its errors; the graph is left as it was.
+        response["HX-Retarget"] = "#step-panel"
+        response["HX-Reswap"] = "innerHTML"
+    return response
 
 
 @require_capability(EDIT)
