@@ -60,3 +60,9 @@ def register_via_page(
     return client.post(
         f"/e/{event.slug}/?session={session.pk}", payload, headers={"User-Agent": CHROME}
     )
+
+
+@pytest.fixture
+def english_ui(settings, english):
+    """Pages in English: requests follow LANGUAGE_CODE when the browser states no language."""
+    settings.LANGUAGE_CODE = "en"

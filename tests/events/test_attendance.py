@@ -48,7 +48,7 @@ def test_checkin_is_idempotent_and_explains_unknown_and_other_event_codes(event,
     assert services.checkin(event=other, token=token).outcome == "other_event"
 
 
-def test_the_checkin_screen_answers_with_htmx(event, session, marketer, english):
+def test_the_checkin_screen_answers_with_htmx(event, session, marketer, english_ui):
     register_via_page(Client(), event, session, "a@example.co.jp")
     token = services.checkin_token(Registration.objects.get())
     client = client_for(marketer)
@@ -110,7 +110,7 @@ def test_attendance_import_is_all_or_nothing_and_registers_walk_ins(event, sessi
     for email in ("a@example.co.jp", "walkin@example.co.jp"):
         contact_save(contact=Contact(email=email), source="test")
     register_via_page(Client(), event, session, "a@example.co.jp")
-    bad = "email\na@example.co.jp\nnot-an-address\nstranger@example.co.jp\n".encode()
+    bad = b"email\na@example.co.jp\nnot-an-address\nstranger@example.co.jp\n"
     marked, errors = services.attendance_import(session=session, data=bad)
     assert marked == 0
     assert len(errors) == 2
@@ -152,7 +152,7 @@ def test_the_report_counts_attendance_mqls_and_deals_within_the_window(event):
     contact_set_lifecycle(contact=people["a@x.co.jp"].contact, to_stage="mql")
     contact_set_lifecycle(contact=people["a@x.co.jp"].contact, to_stage="opportunity")
     contact_set_lifecycle(contact=people["c@x.co.jp"].contact, to_stage="customer")
-    total, rows = queries.report(event, days=30)
+    total, _rows = queries.report(event, days=30)
     assert (total.registered, total.attended, total.no_shows, total.cancelled) == (3, 2, 1, 1)
     assert (total.mqls, total.deals, total.deals_attended) == (1, 2, 1)
     assert total.attendance_rate == pytest.approx(2 / 3)
@@ -167,9 +167,9 @@ def test_the_report_counts_attendance_mqls_and_deals_within_the_window(event):
 
 
 def test_followup_enrols_attendees_and_no_shows_in_their_journeys(event):
+    from tests.journeys.conftest import make_journey
     from tsunagari.crm.services import contact_save
     from tsunagari.journeys.models import Enrolment
-    from tests.journeys.conftest import make_journey
 
     now = timezone.now()
     past = services.session_save(

@@ -12,7 +12,7 @@ from tsunagari.events.models import Event, Session
 pytestmark = pytest.mark.django_db
 
 
-def test_the_empty_list_explains_and_a_new_event_gets_its_form(marketer, english):
+def test_the_empty_list_explains_and_a_new_event_gets_its_form(marketer, english_ui):
     client = client_for(marketer)
     assert "No events yet" in client.get("/events/").content.decode()
     response = client.post("/events/new/", {"name": "製造業DXセミナー", "slug": "dx"})
@@ -26,7 +26,7 @@ def test_the_empty_list_explains_and_a_new_event_gets_its_form(marketer, english
     assert "No sessions yet" in detail and "/e/dx/" in detail
 
 
-def test_a_session_is_entered_in_tokyo_time_and_validated(marketer, event, english):
+def test_a_session_is_entered_in_tokyo_time_and_validated(marketer, event, english_ui):
     client = client_for(marketer)
     url = f"/events/{event.pk}/sessions/new/"
     bad = client.post(
@@ -51,7 +51,7 @@ def test_a_session_is_entered_in_tokyo_time_and_validated(marketer, event, engli
 
 
 def test_registrants_report_and_pages_render_for_readers_but_setup_needs_rights(
-    reader, event, session, english
+    reader, event, session, english_ui
 ):
     register_via_page(Client(), event, session, "a@example.co.jp")
     client = client_for(reader)
@@ -67,4 +67,4 @@ def test_registrants_report_and_pages_render_for_readers_but_setup_needs_rights(
 def test_staff_pages_speak_japanese_by_default(marketer, event, session):
     client = client_for(marketer)
     assert "セミナー" in client.get("/events/").content.decode()
-    assert "チェックイン" in client.get(f"/events/{event.pk}/checkin/").content.decode()
+    assert "受付済み" in client.get(f"/events/{event.pk}/checkin/").content.decode()
