@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import translation
 
 from tests.crm.factories import make_contact
 from tests.journeys.conftest import make_journey
@@ -13,6 +14,14 @@ from tsunagari.journeys.models import Enrolment, Journey
 from tsunagari.scoring.models import ContactScore
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def english(marketer_client):
+    """Pages follow the browser's language: these tests read English ones."""
+    marketer_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    with translation.override("en"):
+        yield
 
 
 def test_the_list_and_an_empty_state(marketer_client, english):
