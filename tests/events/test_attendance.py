@@ -201,3 +201,25 @@ def test_followup_enrols_attendees_and_no_shows_in_their_journeys(event):
     assert services.followup_enrol(event=event) == (0, 0)
     enrolled = dict(Enrolment.objects.values_list("contact__email", "journey__name"))
     assert enrolled == {"a@x.co.jp": "参加者フォロー", "b@x.co.jp": "欠席者フォロー"}
+
+
+def test_a_merge_moves_registrations_and_keeps_one_per_session(event, session):
+    from tsunagari.crm.services import contact_merge, contact_save
+
+    keep = contact_save(contact=Contact(email="keep@x.co.jp"), source="t")
+    drop = contact_save(contact=Contact(email="drop@x.co.jp"), source="t")
+    other = services.session_save(
+        session=Session(
+            event=event,
+            starts_at=session.starts_at + dt.timedelta(days=1),
+            ends_at=session.ends_at + dt.timedelta(days=1),
+            place="大阪",
+        )
+    )
+    services.register(session=session, contact=keep, emails=False)
+    both = services.register(session=session, contact=drop, emails=False)
+    services.checkin_manual(registration=both)
+    services.register(session=other, contact=drop, emails=False)
+    contact_merge(keep=keep, drop=drop)
+    rows = sorted(Registration.objects.values_list("session_id", "contact_id", "checkin_method"))
+    assert rows == sorted([(session.pk, keep.pk, "manual"), (other.pk, keep.pk, "")])

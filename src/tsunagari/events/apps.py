@@ -9,7 +9,10 @@ class EventsConfig(AppConfig):
     verbose_name = "Events"
 
     def ready(self) -> None:
+        from tsunagari.crm.services import register_contact_merge_hook
         from tsunagari.events.emails import send_due
+        from tsunagari.events.services import move_registrations_on_merge
         from tsunagari.work.registry import register
 
         register("events.emails", send_due)
+        register_contact_merge_hook(move_registrations_on_merge)

@@ -415,6 +415,24 @@ def kiosk_submit(*, event: Event, session_id, data, ctx: SubmitContext) -> Regis
     return result
 
 
+def move_registrations_on_merge(keep: Contact, drop: Contact) -> None:
+    """The dropped contact's registrations become the kept one's; one per session survives.
+
+    Where both were registered for the same session, the kept contact's row stays and takes
+    the attendance of the other if only the other was checked in.
+    """
+    for registration in Registration.objects.filter(contact=drop):
+        twin = Registration.objects.filter(session_id=registration.session_id, contact=keep).first()
+        if twin is None:
+            Registration.objects.filter(pk=registration.pk).update(contact=keep)
+            continue
+        if registration.attended_at and not twin.attended_at:
+            Registration.objects.filter(pk=twin.pk).update(
+                attended_at=registration.attended_at, checkin_method=registration.checkin_method
+            )
+        registration.delete()
+
+
 # --- follow-up ------------------------------------------------------------------------------
 
 
