@@ -35,6 +35,7 @@ from django.db.models.expressions import Window
 from django.db.models.functions import Cast, Coalesce, RowNumber, Trunc
 from django.utils import timezone
 
+from tsunagari.crm.models import Contact
 from tsunagari.scoring.conditions import check_regex, from_stored, glob_to_regex, to_q
 from tsunagari.scoring.models import (
     BehaviourRule,
@@ -329,35 +330,38 @@ def refresh_behaviour(*, contact_ids: Iterable[int] | None = None, now=None) -> 
         return
     table = _quote(LedgerEntry._meta.db_table)
     scores = _quote(ContactScore._meta.db_table)
-    where, params = (
-        ["(expires_at IS NULL OR expires_at > %s)"],
-        [connection.ops.adapt_datetimefield_value(now)],
-    )
-    if ids is not None:
-        where.append(f"contact_id IN ({', '.join(['%s'] * len(ids))})")
-        params.extend(ids)
     stamp = connection.ops.adapt_datetimefield_value(now)
+    upsert = (
+        "ON CONFLICT (contact_id) DO UPDATE SET behaviour = excluded.behaviour, "
+        "updated_at = excluded.updated_at"
+    )
     with connection.cursor() as cursor:
+        if ids is not None:
+            # Some contacts (a batch): one row each, 0 when nothing counts any more; reached
+            # through the contacts' primary key, so the cost follows the batch, not the table.
+            contacts = _quote(Contact._meta.db_table)
+            marks = ", ".join(["%s"] * len(ids))
+            cursor.execute(
+                f"INSERT INTO {scores} (contact_id, behaviour, fit, grade, updated_at) "
+                f"SELECT c.id, COALESCE(SUM(l.points), 0), 0, '', %s FROM {contacts} c "
+                f"LEFT JOIN {table} l ON l.contact_id = c.id "
+                "AND (l.expires_at IS NULL OR l.expires_at > %s) "
+                f"WHERE c.id IN ({marks}) GROUP BY c.id {upsert}",
+                [stamp, stamp, *ids],
+            )
+            return
         cursor.execute(
             f"INSERT INTO {scores} (contact_id, behaviour, fit, grade, updated_at) "
             f"SELECT contact_id, SUM(points), 0, '', %s FROM {table} "
-            f"WHERE {' AND '.join(where)} GROUP BY contact_id "
-            "ON CONFLICT (contact_id) DO UPDATE SET behaviour = excluded.behaviour, "
-            "updated_at = excluded.updated_at",
-            [stamp, *params],
+            f"WHERE (expires_at IS NULL OR expires_at > %s) GROUP BY contact_id {upsert}",
+            [stamp, stamp],
         )
-        zero_where = [
-            "behaviour <> 0",
+        # Everyone: those left without a live row drop to 0.
+        cursor.execute(
+            f"UPDATE {scores} SET behaviour = 0, updated_at = %s WHERE behaviour <> 0 AND "
             f"NOT EXISTS (SELECT 1 FROM {table} l WHERE l.contact_id = {scores}.contact_id "
             "AND (l.expires_at IS NULL OR l.expires_at > %s))",
-        ]
-        zero_params: list = [stamp]
-        if ids is not None:
-            zero_where.append(f"contact_id IN ({', '.join(['%s'] * len(ids))})")
-            zero_params.extend(ids)
-        cursor.execute(
-            f"UPDATE {scores} SET behaviour = 0, updated_at = %s WHERE {' AND '.join(zero_where)}",
-            [stamp, *zero_params],
+            [stamp, stamp],
         )
 
 
