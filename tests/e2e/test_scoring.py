@@ -27,8 +27,8 @@ def people(transactional_db):
 
 def test_tracked_page_views_become_an_mql_that_a_rep_accepts_as_an_sql(
     page: Page,
-    customer_site: str,
-    people,  # noqa: F811
+    customer_site: str,  # noqa: F811
+    people,
 ):
     MqlSettings.objects.update_or_create(pk=1, defaults={"min_behaviour": 30})
     log_in(page, "mkt", PASSWORD)
