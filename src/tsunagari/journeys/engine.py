@@ -26,7 +26,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from tsunagari.crm.models import LIVE, Contact
+from tsunagari.crm.models import Contact
 from tsunagari.journeys import conditions, timing
 from tsunagari.journeys.models import Enrolment, Journey, JourneySettings, StepRun, Task
 from tsunagari.work.claims import due
@@ -54,18 +54,20 @@ def backoff(attempts: int) -> dt.timedelta:
 # --- Enrolment -------------------------------------------------------------------------------
 
 
-def _reentry_blocked(journey: Journey, ids: list[int], now: dt.datetime) -> set[int]:
-    """Contacts that may not enter now: already active, or re-entry rules say no."""
-    family = Enrolment.objects.filter(family_id=journey.family_id, contact_id__in=ids)
-    blocked = set(
-        family.filter(status=Enrolment.Status.ACTIVE).values_list("contact_id", flat=True)
-    )
+def _blocked_sql(journey: Journey, now: dt.datetime) -> tuple[str, list]:
+    """SQL for "an earlier or current enrolment of contact c keeps it out", and its params."""
+    clause, params = "e.status = 'active'", []
     if journey.reentry == Journey.Reentry.NEVER:
-        blocked |= set(family.values_list("contact_id", flat=True))
+        clause = "1 = 1"
     elif journey.reentry == Journey.Reentry.AFTER_DAYS:
         since = now - dt.timedelta(days=journey.reentry_days)
-        blocked |= set(family.filter(ended_at__gt=since).values_list("contact_id", flat=True))
-    return blocked
+        clause = "(e.status = 'active' OR e.ended_at > %s)"
+        params = [connection.ops.adapt_datetimefield_value(since)]
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {_table(Enrolment)} e WHERE e.family_id = %s "
+        f"AND e.contact_id = c.id AND {clause})",
+        [journey.family_id, *params],
+    )
 
 
 def enrol(
@@ -77,57 +79,47 @@ def enrol(
 ) -> int:
     """Enrol live contacts in a live journey, respecting re-entry; how many entered.
 
-    Idempotent and race-safe: the partial UNIQUE index allows one active enrolment per
-    contact per journey family, so two triggers firing at once enrol a contact once.
+    Set-based: per chunk of contacts, one INSERT … SELECT of the enrolments (live contacts
+    the re-entry rule lets in) and one of their first step runs. Idempotent and race-safe:
+    the partial UNIQUE index allows one active enrolment per contact per journey family
+    (ON CONFLICT DO NOTHING), so two triggers firing at once enrol a contact once.
     """
     if journey.status != Journey.Status.LIVE or not journey.start:
         return 0
     now = now or timezone.now()
+    stamp = connection.ops.adapt_datetimefield_value(now)
     wanted = sorted({int(i) for i in contact_ids})
+    blocked, blocked_params = _blocked_sql(journey, now)
+    contacts, enrolments, runs = _table(Contact), _table(Enrolment), _table(StepRun)
     entered = 0
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        with transaction.atomic():
-            live = set(Contact.objects.filter(LIVE, pk__in=chunk).values_list("pk", flat=True))
-            ids = sorted(live - _reentry_blocked(journey, chunk, now))
-            if not ids:
-                continue
-            Enrolment.objects.bulk_create(
+    for chunk in _chunks(wanted, CHUNK):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {enrolments} (journey_id, family_id, contact_id, status, step_key, "
+                "source, entered_at, exit_reason) "
+                f"SELECT %s, %s, c.id, 'active', %s, %s, %s, '' FROM {contacts} c "
+                f"WHERE c.deleted_at IS NULL AND c.id IN ({_marks(chunk)}) AND {blocked} "
+                "ON CONFLICT DO NOTHING",
                 [
-                    Enrolment(
-                        journey=journey,
-                        family_id=journey.family_id,
-                        contact_id=c,
-                        step_key=journey.start,
-                        source=source[:100],
-                        entered_at=now,
-                    )
-                    for c in ids
+                    journey.pk,
+                    journey.family_id,
+                    journey.start,
+                    source[:100],
+                    stamp,
+                    *chunk,
+                    *blocked_params,
                 ],
-                ignore_conflicts=True,
             )
-            new = list(
-                Enrolment.objects.filter(
-                    journey=journey,
-                    contact_id__in=ids,
-                    status=Enrolment.Status.ACTIVE,
-                    entered_at=now,
-                ).values_list("pk", "contact_id")
+            cursor.execute(
+                f"INSERT INTO {runs} (enrolment_id, journey_id, contact_id, step_key, visit, "
+                "status, due_at, claim, attempts, outcome, last_error) "
+                "SELECT e.id, e.journey_id, e.contact_id, %s, 0, 'ready', %s, '', 0, '', '' "
+                f"FROM {enrolments} e WHERE e.journey_id = %s AND e.status = 'active' "
+                f"AND e.entered_at = %s AND e.contact_id IN ({_marks(chunk)}) "
+                "ON CONFLICT DO NOTHING",
+                [journey.start, stamp, journey.pk, stamp, *chunk],
             )
-            StepRun.objects.bulk_create(
-                [
-                    StepRun(
-                        enrolment_id=e,
-                        journey=journey,
-                        contact_id=c,
-                        step_key=journey.start,
-                        due_at=now,
-                    )
-                    for e, c in new
-                ],
-                ignore_conflicts=True,
-            )
-            entered += len(new)
+            entered += cursor.rowcount
     return entered
 
 
