@@ -119,11 +119,14 @@ def _definitions(ids: dict[str, int]) -> list[tuple[str, str, dict]]:
 def _baselines() -> dict[str, tuple[str, list]]:
     """Hand-written SQL selecting the same contacts' ids, as a DBA would write it."""
     pg = connection.vendor == "postgresql"
+    # "contains" and "starts with" ignore case: ILIKE on PostgreSQL, LIKE on SQLite (which
+    # already ignores the case of Latin letters), as a DBA would write the same definition.
+    like = "ILIKE" if pg else "LIKE"
     live = "c.deleted_at IS NULL"
     pricing = (
         "SELECT contact_id FROM tracking_touchpoint WHERE type = 'page_view' "
         "AND occurred_at >= %s AND contact_id IS NOT NULL "
-        "AND (path LIKE %s OR path LIKE %s) GROUP BY contact_id HAVING COUNT(*) >= 3"
+        f"AND (path {like} %s OR path {like} %s) GROUP BY contact_id HAVING COUNT(*) >= 3"
     )
     field = "c.email_consent = 'opt_in' AND c.lifecycle_stage IN ('lead', 'mql')"
     machine = (
@@ -148,7 +151,7 @@ def _baselines() -> dict[str, tuple[str, list]]:
         ),
         "nested_or_accounts": (
             "SELECT c.id FROM crm_contact c LEFT JOIN crm_account a ON a.id = c.account_id "
-            f"WHERE {live} AND c.department LIKE %s AND ((a.industry = 'manufacturing' "
+            f"WHERE {live} AND c.department {like} %s AND ((a.industry = 'manufacturing' "
             "AND a.employee_count >= 300) OR a.abm_tier IN (1, 2) OR a.is_target)",
             ["%情報%"],
         ),
@@ -165,7 +168,7 @@ def _baselines() -> dict[str, tuple[str, list]]:
         "issue_example": (
             "SELECT c.id FROM crm_contact c JOIN crm_account a ON a.id = c.account_id "
             f"WHERE {live} AND a.industry = 'manufacturing' AND a.employee_count >= 300 "
-            "AND c.department LIKE %s AND c.email_consent = 'opt_in' "
+            f"AND c.department {like} %s AND c.email_consent = 'opt_in' "
             f"AND c.lifecycle_stage <> 'sql' AND c.id IN ({pricing})",
             ["%情報システム%", "@30", *patterns],
         ),
