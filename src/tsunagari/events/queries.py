@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Case, Count, DateTimeField, Exists, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from tsunagari.crm.choices import LifecycleStage
@@ -74,84 +74,110 @@ class ReportRow:
         return self.deals_attended / self.attended if self.attended else None
 
 
-def _reached(stages, days: int) -> Exists:
-    """A stage transition between the registration and N days after the session ended."""
+def _reached(stages) -> Exists:
+    """A stage transition between the registration and its horizon (N days after the end).
+
+    The horizon is annotated as a parameter per session, not `session.ends_at + N days` in
+    SQL: SQLite computes such date arithmetic in a Python function once per row.
+    """
     return Exists(
         LifecycleTransition.objects.filter(
             contact_id=OuterRef("contact_id"),
             to_stage__in=stages,
             occurred_at__gte=OuterRef("created_at"),
-            occurred_at__lte=OuterRef("session__ends_at") + dt.timedelta(days=days),
+            occurred_at__lte=OuterRef("horizon"),
         )
     )
+
+
+def _with_horizon(event: Event, sessions: list[Session], days: int) -> QuerySet[Registration]:
+    horizon = Case(
+        *[When(session_id=s.pk, then=Value(s.ends_at + dt.timedelta(days=days))) for s in sessions],
+        default=Value(None),
+        output_field=DateTimeField(),
+    )
+    return Registration.objects.filter(
+        session__event=event, status=Registration.Status.REGISTERED
+    ).annotate(horizon=horizon)
 
 
 def report(event: Event, *, days: int = 90) -> tuple[ReportRow, list[ReportRow]]:
-    """The event's totals and one row per session; people count once per session.
+    """The event's totals and one row per session; a person counts once in the totals.
 
     The "deal" is a contact reaching the opportunity or customer stage (crm lifecycle) until
-    a sales app records deals of their own.
+    a sales app records deals of their own. Four queries whatever the number of sessions:
+    counts per session, the (few) registrants who became MQLs or deals, distinct people.
     """
     now = timezone.now()
-    rows = (
+    registered = Q(status=Registration.Status.REGISTERED)
+    sessions = list(Session.objects.filter(event=event))
+    rows = {s.pk: ReportRow(label=str(s.starts_at)) for s in sessions}
+    counts = (
         Registration.objects.filter(session__event=event)
-        .annotate(mql=_reached(MQL_STAGES, days), deal=_reached(DEAL_STAGES, days))
-        .values_list(
-            "session_id", "contact_id", "status", "attended_at", "session__ends_at", "mql", "deal"
+        .values("session_id")
+        .annotate(
+            registered=Count("pk", filter=registered),
+            waitlisted=Count("pk", filter=Q(status=Registration.Status.WAITLISTED)),
+            cancelled=Count("pk", filter=Q(status=Registration.Status.CANCELLED)),
+            attended=Count("pk", filter=registered & Q(attended_at__isnull=False)),
         )
+        .order_by()
     )
-    sessions = {s.pk: s for s in Session.objects.filter(event=event)}
-    per: dict[int, ReportRow] = {
-        pk: ReportRow(label=str(s.starts_at)) for pk, s in sessions.items()
-    }
-    total = ReportRow(label="")
-    seen: dict[str, set[int]] = {
-        "registered": set(),
-        "attended": set(),
-        "mql": set(),
-        "deal": set(),
-        "deal_att": set(),
-    }
-    for session_id, contact_id, status, attended_at, ends_at, mql, deal in rows:
-        row = per[session_id]
-        if status == Registration.Status.WAITLISTED:
-            row.waitlisted += 1
-            total.waitlisted += 1
-            continue
-        if status == Registration.Status.CANCELLED:
-            row.cancelled += 1
-            total.cancelled += 1
-            continue
-        row.registered += 1
-        seen["registered"].add(contact_id)
-        if attended_at:
-            row.attended += 1
-            seen["attended"].add(contact_id)
-        elif ends_at <= now:
-            row.no_shows += 1
-        if mql:
-            row.mqls += 1
-            seen["mql"].add(contact_id)
-        if deal:
-            row.deals += 1
-            seen["deal"].add(contact_id)
-            if attended_at:
-                row.deals_attended += 1
-                seen["deal_att"].add(contact_id)
-    total.registered = len(seen["registered"])
-    total.attended = len(seen["attended"])
-    total.no_shows = sum(r.no_shows for r in per.values())
-    total.mqls = len(seen["mql"])
-    total.deals = len(seen["deal"])
-    total.deals_attended = len(seen["deal_att"])
-    return total, [per[pk] for pk in sessions]
+    ended = {s.pk for s in sessions if s.ends_at <= now}
+    for c in counts:
+        row = rows[c["session_id"]]
+        row.registered, row.waitlisted = c["registered"], c["waitlisted"]
+        row.cancelled, row.attended = c["cancelled"], c["attended"]
+        if c["session_id"] in ended:
+            row.no_shows = row.registered - row.attended
+    mqls: set[int] = set()
+    deals: set[int] = set()
+    deals_attended: set[int] = set()
+    if sessions:
+        reached = (
+            _with_horizon(event, sessions, days)
+            .annotate(mql=_reached(MQL_STAGES), deal=_reached(DEAL_STAGES))
+            .filter(Q(mql=True) | Q(deal=True))
+            .values_list("session_id", "contact_id", "attended_at", "mql", "deal")
+        )
+        for session_id, contact_id, attended_at, mql, deal in reached:
+            row = rows[session_id]
+            if mql:
+                row.mqls += 1
+                mqls.add(contact_id)
+            if deal:
+                row.deals += 1
+                deals.add(contact_id)
+                if attended_at:
+                    row.deals_attended += 1
+                    deals_attended.add(contact_id)
+    people = Registration.objects.filter(registered, session__event=event).aggregate(
+        registered=Count("contact", distinct=True),
+        attended=Count("contact", distinct=True, filter=Q(attended_at__isnull=False)),
+    )
+    per_session = [rows[s.pk] for s in sessions]
+    total = ReportRow(
+        label="",
+        registered=people["registered"],
+        attended=people["attended"],
+        waitlisted=sum(r.waitlisted for r in per_session),
+        cancelled=sum(r.cancelled for r in per_session),
+        no_shows=sum(r.no_shows for r in per_session),
+        mqls=len(mqls),
+        deals=len(deals),
+        deals_attended=len(deals_attended),
+    )
+    return total, per_session
 
 
 def deal_contacts(event: Event, *, days: int = 90) -> QuerySet[Registration]:
     """The registrations whose contact reached a deal stage in the window, for the report."""
+    sessions = list(Session.objects.filter(event=event))
+    if not sessions:
+        return Registration.objects.none()
     return (
-        Registration.objects.filter(session__event=event, status=Registration.Status.REGISTERED)
-        .filter(_reached(DEAL_STAGES, days))
+        _with_horizon(event, sessions, days)
+        .filter(_reached(DEAL_STAGES))
         .select_related("contact", "session")
         .order_by("contact__email")
     )
