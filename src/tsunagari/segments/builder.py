@@ -261,8 +261,6 @@ def _definition(node: dict, form_path: str, def_path: str, paths: dict[str, str]
             _definition(child, f"{form_path}_{i}", f"{inner_path}.{kind}[{i}]".lstrip("."), paths)
             for i, child in enumerate(node["children"])
         ]
-        if kind == "or" and not children:
-            children = []
         out: dict = {kind: children}
     elif kind == "field":
         out = _field_definition(node)

@@ -390,10 +390,8 @@ def _best_schema_error(definition: Any) -> tuple[str, str] | None:
     error = jsonschema.exceptions.best_match(_SCHEMA_VALIDATOR.iter_errors(definition))
     if error is None:
         return None
-    # Descend to the deepest node the error concerns so the message names that condition.
-    node_path = []
-    for item in error.absolute_path:
-        node_path.append(item)
+    # The path of the deepest and/or/not node the error concerns names that condition.
+    node_path = list(error.absolute_path)
     return (
         _path_of(node_path),
         _("This condition is incomplete or malformed (%(detail)s).")

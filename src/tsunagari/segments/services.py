@@ -166,7 +166,7 @@ def segment_preview(
             sample = list(qs.select_related("account").order_by("-id")[:sample_size])
     except SegmentTimeout:
         raise
-    except DatabaseError as exc:  # the sample's transaction is gone; say so plainly
+    except DatabaseError as exc:  # a timeout surfacing as another database error
         if "interrupted" in str(exc) or "timeout" in str(exc):
             raise SegmentTimeout(str(exc)) from exc
         raise

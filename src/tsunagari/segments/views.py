@@ -45,19 +45,14 @@ def contact_panel(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "segments/partials/contact_panel.html", {"stays": stays})
 
 
-def _builder_context(
-    request: HttpRequest, draft: dict, segment: Segment | None, *, preview: bool = True
-) -> dict:
+def _builder_context(draft: dict, segment: Segment | None) -> dict:
     """The tree with its errors, and the live count and sample when the definition is valid."""
     definition, paths = b.definition_from_draft(draft)
     errors: dict[str, list[str]] = {}
     result, problem = None, ""
     segment_id = segment.pk if segment and segment.pk else None
     try:
-        if preview:
-            result = services.segment_preview(definition, segment_id=segment_id)
-        else:
-            services.language.validate(definition, segment_id=segment_id)
+        result = services.segment_preview(definition, segment_id=segment_id)
     except DefinitionError as exc:
         errors = b.errors_by_form_path(exc.problems, paths)
         problem = _("Complete or correct the highlighted conditions to see the count.")
@@ -87,7 +82,7 @@ def builder(request: HttpRequest) -> HttpResponse:
     segment_id = request.POST.get("segment_id", "")
     if segment_id.isdigit():
         segment = queries.get_segment_for_user(request.user, int(segment_id))
-    context = _builder_context(request, draft, segment)
+    context = _builder_context(draft, segment)
     return render(request, "segments/partials/builder.html", context)
 
 
@@ -133,7 +128,7 @@ def segment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         "description": description,
         "form_errors": form_errors,
         "is_static": segment.kind == Segment.Kind.STATIC,
-        **_builder_context(request, draft, segment if segment.pk else None),
+        **_builder_context(draft, segment if segment.pk else None),
     }
     context["segment"] = segment
     return render(request, "segments/segment_form.html", context, status=status)
