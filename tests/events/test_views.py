@@ -68,3 +68,14 @@ def test_staff_pages_speak_japanese_by_default(marketer, event, session):
     client = client_for(marketer)
     assert "セミナー" in client.get("/events/").content.decode()
     assert "受付済み" in client.get(f"/events/{event.pk}/checkin/").content.decode()
+
+
+def test_the_contact_page_panel_lists_the_seminars(reader, event, session, english_ui):
+    from tsunagari.crm.models import Contact
+
+    register_via_page(Client(), event, session, "a@example.co.jp")
+    contact = Contact.objects.get(email="a@example.co.jp")
+    panel = client_for(reader).get(f"/contacts/{contact.pk}/seminars/").content.decode()
+    assert "製造業DXセミナー" in panel and "Registered" in panel
+    detail = client_for(reader).get(f"/contacts/{contact.pk}/").content.decode()
+    assert f"/contacts/{contact.pk}/seminars/" in detail

@@ -9,6 +9,7 @@ class EventsConfig(AppConfig):
     verbose_name = "Events"
 
     def ready(self) -> None:
+        from tsunagari.crm.panels import Panel, register_contact_panel
         from tsunagari.crm.services import register_contact_merge_hook
         from tsunagari.events.emails import send_due
         from tsunagari.events.services import move_registrations_on_merge
@@ -16,3 +17,4 @@ class EventsConfig(AppConfig):
 
         register("events.emails", send_due)
         register_contact_merge_hook(move_registrations_on_merge)
+        register_contact_panel(Panel("events", "events:contact_panel"))

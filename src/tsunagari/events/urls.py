@@ -21,6 +21,7 @@ urlpatterns = [
     path("events/<int:pk>/attendance/", views.attendance_import, name="attendance"),
     path("events/<int:pk>/followup/", views.followup, name="followup"),
     path("events/<int:pk>/report/", views.report, name="report"),
+    path("contacts/<int:pk>/seminars/", views.contact_panel, name="contact_panel"),
     path("e/cancel/<str:token>/", public.cancel, name="cancel"),
     path("e/<slug:slug>/", public.register_page, name="register"),
 ]

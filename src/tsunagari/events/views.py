@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -326,4 +327,19 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
             "day_choices": REPORT_DAYS,
             "deals": queries.deal_contacts(event, days=days)[:200],
         },
+    )
+
+
+@require_capability(VIEW)
+def contact_panel(request: HttpRequest, pk: int) -> HttpResponse:
+    """The contact page's seminars: registrations with session, status and attendance."""
+    registrations = (
+        Registration.objects.filter(contact_id=pk)
+        .select_related("session__event")
+        .order_by("-session__starts_at")[:20]
+    )
+    return render(
+        request,
+        "events/partials/contact_panel.html",
+        {"registrations": registrations, "now": timezone.now()},
     )
