@@ -404,7 +404,7 @@ def _marks(values: Sequence) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def _chunks(ids: list[int], size: int = 500) -> Iterable[list[int]]:
+def _chunks(ids: list[int], size: int = CHUNK) -> Iterable[list[int]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
 
@@ -524,6 +524,7 @@ def _score(journey, key, step, runs, outcome, now) -> None:
 
 
 def _tags(journey, key, step, runs, outcome, now) -> None:
+    """One INSERT … SELECT adds the tags to every contact of the group; one DELETE removes."""
     from tsunagari.crm.models import Tag
 
     add = [t.strip()[:60] for t in step.get("add", []) if t.strip()]
@@ -532,12 +533,15 @@ def _tags(journey, key, step, runs, outcome, now) -> None:
     ids = [r.contact_id for r in runs]
     if add:
         Tag.objects.bulk_create([Tag(name=n) for n in add], ignore_conflicts=True)
-        rows = [
-            through(contact_id=c, tag_id=t)
-            for t in Tag.objects.filter(name__in=add).values_list("pk", flat=True)
-            for c in ids
-        ]
-        through.objects.bulk_create(rows, ignore_conflicts=True)
+        with connection.cursor() as cursor:
+            for chunk in _chunks(ids):
+                cursor.execute(
+                    f"INSERT INTO {_table(through)} (contact_id, tag_id) "
+                    f"SELECT c.id, t.id FROM {_table(Contact)} c, {_table(Tag)} t "
+                    f"WHERE c.id IN ({_marks(chunk)}) AND t.name IN ({_marks(add)}) "
+                    "ON CONFLICT DO NOTHING",
+                    [*chunk, *add],
+                )
     if remove:
         through.objects.filter(contact_id__in=ids, tag__name__in=remove).delete()
     _next_all(step, runs, outcome)
