@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zoneinfo
 from pathlib import Path
 
@@ -185,6 +186,22 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Email: bounces and complaints delivered to a maildir (fetchmail/getmail), sending batches.
+TSUNAGARI_BOUNCE_MAILDIR = env_str("TSUNAGARI_BOUNCE_MAILDIR")
+TSUNAGARI_MAIL_BATCH = env_int("TSUNAGARI_MAIL_BATCH", 100)
+TSUNAGARI_MAIL_LEASE_SECONDS = env_int("TSUNAGARI_MAIL_LEASE_SECONDS", 300)
+# django-anymail (ESP sending and webhooks): every ANYMAIL_<NAME> variable becomes
+# ANYMAIL["<NAME>"], e.g. ANYMAIL_WEBHOOK_SECRET=user:password, ANYMAIL_SENDGRID_API_KEY=….
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_") and value
+}
+# Journeys: due steps claimed per batch, the claim's lease, a failed step's first retry delay.
+TSUNAGARI_JOURNEY_BATCH = env_int("TSUNAGARI_JOURNEY_BATCH", 1000)
+TSUNAGARI_JOURNEY_LEASE_SECONDS = env_int("TSUNAGARI_JOURNEY_LEASE_SECONDS", 120)
+TSUNAGARI_JOURNEY_RETRY_SECONDS = env_int("TSUNAGARI_JOURNEY_RETRY_SECONDS", 30)
 
 # Where the worker's batches run: "inline" (in `tsunagari worker` / `serve` itself) or "celery"
 # (sent to `celery -A tsunagari worker` processes through CELERY_BROKER_URL; docs/scaling.md).

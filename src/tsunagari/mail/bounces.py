@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -30,7 +31,6 @@ from tsunagari.tracking.vocabulary import Type
 log = logging.getLogger(__name__)
 
 # The bounce mailbox the worker reads, a maildir your MTA or fetchmail/getmail delivers to.
-MAILDIR_ENV = "TSUNAGARI_BOUNCE_MAILDIR"
 
 # Permanent failures that are about the mailbox being full or the message itself, not the
 # address: counted as soft so that a full mailbox is not suppressed on the first try.
@@ -267,7 +267,7 @@ def ingest_maildir(path: str) -> int:
 
 def ingest_configured_maildir() -> int:
     """The worker's runner: the maildir named by TSUNAGARI_BOUNCE_MAILDIR, if any."""
-    path = os.environ.get(MAILDIR_ENV, "")
+    path = settings.TSUNAGARI_BOUNCE_MAILDIR
     if not path or not os.path.isdir(path):
         return 0
     return ingest_maildir(path)

@@ -45,11 +45,11 @@ MAX_ATTEMPTS = len(BACKOFF) + 1
 
 
 def lease() -> dt.timedelta:
-    return dt.timedelta(seconds=getattr(settings, "TSUNAGARI_MAIL_LEASE_SECONDS", 300))
+    return dt.timedelta(seconds=settings.TSUNAGARI_MAIL_LEASE_SECONDS)
 
 
 def batch_size() -> int:
-    return getattr(settings, "TSUNAGARI_MAIL_BATCH", 100)
+    return settings.TSUNAGARI_MAIL_BATCH
 
 
 def _ready(now: dt.datetime) -> Q:
