@@ -69,6 +69,8 @@ class Account(models.Model):
         indexes = [
             # Account list: live accounts newest first, and filtered by lifecycle/owner/target.
             models.Index(fields=["-id"], condition=LIVE, name="crm_account_live_id"),
+            # "Changed since": segments and grades re-evaluate edited accounts' contacts.
+            models.Index(fields=["updated_at"], name="crm_account_updated"),
             models.Index(fields=["lifecycle", "-id"], condition=LIVE, name="crm_account_lc"),
             models.Index(fields=["owner", "-id"], condition=LIVE, name="crm_account_owner"),
             models.Index(fields=["is_target", "abm_tier"], name="crm_account_target"),
@@ -187,6 +189,8 @@ class Contact(models.Model):
         indexes = [
             # Contact list: newest first, and the same filtered by stage/owner/consent.
             models.Index(fields=["-id"], condition=LIVE, name="crm_contact_live_id"),
+            # "Changed since": segments and grades re-evaluate edited contacts every minute.
+            models.Index(fields=["updated_at"], name="crm_contact_updated"),
             models.Index(fields=["lifecycle_stage", "-id"], condition=LIVE, name="crm_contact_lc"),
             models.Index(fields=["owner", "-id"], condition=LIVE, name="crm_contact_owner"),
             models.Index(fields=["email_consent", "-id"], condition=LIVE, name="crm_contact_cons"),

@@ -33,6 +33,7 @@ class ContactScore(models.Model):
         indexes = [
             models.Index(fields=["behaviour"], name="scoring_behaviour"),
             models.Index(fields=["grade", "behaviour"], name="scoring_grade"),
+            models.Index(fields=["updated_at"], name="scoring_score_updated"),
         ]
 
     def __str__(self) -> str:
