@@ -80,7 +80,9 @@ def require(request: HttpRequest, capability: str) -> None:
         raise PermissionDenied(f"your role may not do this ({capability})")
 
 
-from tsunagari.api.routers import accounts, contacts  # noqa: E402  (routers use `require`)
+from tsunagari.api.routers import accounts, contacts, journeys, lists  # noqa: E402
 
 api.add_router("/contacts", contacts.router)
 api.add_router("/accounts", accounts.router)
+api.add_router("/lists", lists.router)
+api.add_router("/journeys", journeys.router)

@@ -1,4 +1,4 @@
-"""/api/v1/journeys: enrol contacts by API (the lead mounts this router in api/api.py).
+"""/api/v1/journeys: enrol contacts in a published journey.
 
 POST /api/v1/journeys/{id}/enrolments {"contact_ids": [1, 2]} → {"entered": 2}
 Re-entry rules and the one-active-enrolment rule apply, exactly as for CSV enrolment.
@@ -6,10 +6,11 @@ Re-entry rules and the one-active-enrolment rule apply, exactly as for CSV enrol
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema
 
+from tsunagari.api.api import require
 from tsunagari.core.roles import Capability
 from tsunagari.journeys import services
 from tsunagari.journeys.models import Journey
@@ -23,13 +24,12 @@ class EnrolIn(Schema):
 
 
 class EnrolOut(Schema):
-    entered: int
+    entered: int = Field(description="contacts enrolled now (others were in, or may not re-enter)")
 
 
-@router.post("/{journey_id}/enrolments", response=EnrolOut)
+@router.post("/{int:journey_id}/enrolments", response=EnrolOut, summary="Enrol contacts")
 def enrol(request, journey_id: int, payload: EnrolIn):
-    if not request.user.can(Capability.MAIL_SEND):
-        raise PermissionDenied("your role may not enrol contacts in journeys")
+    require(request, Capability.MAIL_SEND)
     journey = get_object_or_404(Journey, pk=journey_id)
     try:
         entered = services.enrol_manual(
