@@ -202,6 +202,8 @@ ANYMAIL = {
 TSUNAGARI_JOURNEY_BATCH = env_int("TSUNAGARI_JOURNEY_BATCH", 1000)
 TSUNAGARI_JOURNEY_LEASE_SECONDS = env_int("TSUNAGARI_JOURNEY_LEASE_SECONDS", 120)
 TSUNAGARI_JOURNEY_RETRY_SECONDS = env_int("TSUNAGARI_JOURNEY_RETRY_SECONDS", 30)
+# How often score/grade/date triggers, goals and exits are scanned (per worker process).
+TSUNAGARI_JOURNEY_SCAN_SECONDS = env_int("TSUNAGARI_JOURNEY_SCAN_SECONDS", 30)
 
 # Where the worker's batches run: "inline" (in `tsunagari worker` / `serve` itself) or "celery"
 # (sent to `celery -A tsunagari worker` processes through CELERY_BROKER_URL; docs/scaling.md).

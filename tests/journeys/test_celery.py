@@ -32,6 +32,8 @@ def celery_env(redis_url, transactional_db, smtp_server):
         "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": str(settings.EMAIL_PORT),
+        # Goals are checked on every round, not every 30 s, so the test does not depend on speed.
+        "TSUNAGARI_JOURNEY_SCAN_SECONDS": "0",
     }
     worker = subprocess.Popen(
         [

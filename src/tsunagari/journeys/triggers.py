@@ -15,6 +15,7 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.db.models import CharField, Count
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -36,7 +37,6 @@ TYPES = {
     "lifecycle",
     "date",
 }
-SCAN_EVERY_SECONDS = 30.0
 _last_scan = 0.0
 
 
@@ -175,13 +175,13 @@ def matching_contacts(trigger: dict, now: dt.datetime):
 
 def scan(now: dt.datetime | None = None, *, force: bool = False) -> int:
     """The worker's runner: lifecycle changes every round; score, grade and date triggers,
-    goals and exits every SCAN_EVERY_SECONDS; returns contacts enrolled or ended."""
+    goals and exits every TSUNAGARI_JOURNEY_SCAN_SECONDS; returns contacts enrolled or ended."""
     global _last_scan
     now = now or timezone.now()
     done = 0
     for journey in _live("lifecycle"):
         done += _scan_lifecycle(journey)
-    if not force and time.monotonic() - _last_scan < SCAN_EVERY_SECONDS:
+    if not force and time.monotonic() - _last_scan < settings.TSUNAGARI_JOURNEY_SCAN_SECONDS:
         return done
     _last_scan = time.monotonic()
     for journey in _live({"score", "grade", "date"}):
