@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from tests.journeys.conftest import opted_in, touch
 from tests.journeys.scenario import BROWSER, click_paths, scenario_journey, templates
-from tests.work.test_executors import _database_url
+from tests.processes import database_url
 from tsunagari.crm.services import contact_set_lifecycle
 from tsunagari.journeys.models import Enrolment, StepRun, Task
 
@@ -24,7 +24,7 @@ from tsunagari.journeys.models import Enrolment, StepRun, Task
 def celery_env(redis_url, transactional_db, smtp_server):
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "TSUNAGARI_DATA_DIR": str(settings.DATA_DIR),
         "TSUNAGARI_EXECUTOR": "celery",
         "CELERY_BROKER_URL": redis_url.rsplit("/", 1)[0] + "/15",

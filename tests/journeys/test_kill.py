@@ -10,17 +10,12 @@ from __future__ import annotations
 import collections
 import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from tests.journeys.conftest import make_journey, opted_in
 from tests.mail.test_kill import SlowSink
+from tests.processes import start_worker, wait_until
 from tests.smtp import SmtpServer
 from tsunagari.journeys import engine
 from tsunagari.journeys.models import Enrolment, StepRun
@@ -29,54 +24,15 @@ from tsunagari.mail.services import template_save
 
 CONTACTS = 150
 
-WORKER = """
-import os, threading, django
-os.environ["DJANGO_SETTINGS_MODULE"] = "tsunagari.settings"
-django.setup()
-from django.conf import settings
-settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-settings.EMAIL_HOST = "127.0.0.1"
-settings.EMAIL_PORT = int(os.environ["TEST_SMTP_PORT"])
-settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-settings.TSUNAGARI_MAIL_LEASE_SECONDS = 2
-settings.TSUNAGARI_MAIL_BATCH = 20
+
+JOURNEY_SETTINGS = """
 settings.TSUNAGARI_JOURNEY_LEASE_SECONDS = 2
 settings.TSUNAGARI_JOURNEY_BATCH = 25
-from tsunagari.work.worker import run_forever
-run_forever(threading.Event(), idle_sleep=0.1)
 """
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    host = db.get("HOST") or "127.0.0.1"
-    return f"postgres://{db['USER']}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
-def _start_worker(port: int) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=_database_url(),
-        TSUNAGARI_DATA_DIR=str(settings.DATA_DIR),
-        TEST_SMTP_PORT=str(port),
-        TSUNAGARI_EXECUTOR="inline",
-        LOG_LEVEL="WARNING",
-    )
-    root = Path(__file__).resolve().parents[2]
-    return subprocess.Popen(
-        [sys.executable, "-c", WORKER], env=env, cwd=root, stdout=subprocess.DEVNULL
-    )
-
-
-def _wait(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+def _start_worker(port: int):
+    return start_worker(port, extra_settings=JOURNEY_SETTINGS)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -106,7 +62,7 @@ def test_a_killed_worker_repeats_no_email_and_skips_no_step(sender):
     try:
         worker = _start_worker(server.port)
         try:
-            _wait(lambda: len(server.sink.messages) >= CONTACTS // 3, 120, "a third delivered")
+            wait_until(lambda: len(server.sink.messages) >= CONTACTS // 3, 120, "a third delivered")
         finally:
             os.kill(worker.pid, signal.SIGKILL)
             worker.wait()
@@ -115,7 +71,7 @@ def test_a_killed_worker_repeats_no_email_and_skips_no_step(sender):
 
         worker = _start_worker(server.port)
         try:
-            _wait(
+            wait_until(
                 lambda: (
                     not Enrolment.objects.filter(status="active").exists()
                     and not Message.objects.exclude(status=Message.Status.SENT).exists()

@@ -10,8 +10,8 @@ import sys
 import uuid
 
 import pytest
-from django.db import connection
 
+from tests.processes import database_url
 from tsunagari.crm import imports
 from tsunagari.crm.models import Contact, ImportJob
 from tsunagari.work import executors, registry
@@ -53,16 +53,6 @@ def test_celery_needs_a_broker(monkeypatch):
     assert result.returncode != 0 and "needs CELERY_BROKER_URL" in result.stderr
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    user = db.get("USER") or "postgres"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
-    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
-
-
 def _queued_import(rows: list[list[str]]) -> ImportJob:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerows(rows)
@@ -86,7 +76,7 @@ def celery_env(request, transactional_db) -> dict[str, str]:
         broker = broker.rsplit("/", 1)[0] + "/15"
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "TSUNAGARI_EXECUTOR": "celery",
         "CELERY_BROKER_URL": broker,
         "TSUNAGARI_CELERY_QUEUE": f"tsunagari-test-{uuid.uuid4().hex[:12]}",
