@@ -93,6 +93,9 @@ def _database() -> dict:
             f"DATABASE_URL is not a database URL Tsunagari understands: {exc}"
         ) from None
     if config["ENGINE"] == "django.db.backends.sqlite3":
+        # Django's backend, with foreign-key checks after a migration limited to what it
+        # changed (tsunagari/core/sqlite/base.py): upgrades of large databases take seconds.
+        config["ENGINE"] = "tsunagari.core.sqlite"
         config["CONN_MAX_AGE"] = 0 if url == default_sqlite else config["CONN_MAX_AGE"]
         config["OPTIONS"] = {
             # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN
