@@ -157,6 +157,18 @@ LEDGER_COLUMNS = (
     "expires_at",
     "period_start",
 )
+# The annotations each ledger-writing query selects, in LEDGER_COLUMNS order.
+LEDGER_SELECT = (
+    "s_contact",
+    "s_rule",
+    "s_touch",
+    "s_kind",
+    "s_step",
+    "s_points",
+    "s_occurred",
+    "s_expires",
+    "s_period",
+)
 
 
 def _expiry(after: dt.timedelta | None):
@@ -269,17 +281,7 @@ def _statements(rule, after_id, upto_id, contact_ids, since, until, into) -> lis
             qs = qs.annotate(s_used=F("s_rank") + F("s_before")).filter(s_used__lte=rule.cap_count)
         else:
             qs = qs.filter(s_rank__lte=rule.cap_count)
-    qs = qs.order_by().values_list(
-        "s_contact",
-        "s_rule",
-        "s_touch",
-        "s_kind",
-        "s_step",
-        "s_points",
-        "s_occurred",
-        "s_expires",
-        "s_period",
-    )
+    qs = qs.order_by().values_list(*LEDGER_SELECT)
     statements = [_insert_sql(into, LEDGER_COLUMNS, qs)]
     for part in parts[1:]:
         # Later decay steps follow the step-0 rows just written (the cap already applied).
@@ -302,17 +304,7 @@ def _statements(rule, after_id, upto_id, contact_ids, since, until, into) -> lis
                 s_period=F("period_start"),
             )
             .order_by()
-            .values_list(
-                "s_contact",
-                "s_rule",
-                "s_touch",
-                "s_kind",
-                "s_step",
-                "s_points",
-                "s_occurred",
-                "s_expires",
-                "s_period",
-            )
+            .values_list(*LEDGER_SELECT)
         )
         statements.append(_insert_sql(into, LEDGER_COLUMNS, step_qs))
     return statements
@@ -433,17 +425,7 @@ def rederive_resets(*, rule_ids: Iterable[int] | None = None, contact_ids=None) 
                 s_period=F("period_start"),
             )
             .order_by()
-            .values_list(
-                "s_contact",
-                "s_rule",
-                "s_touch",
-                "s_kind",
-                "s_step",
-                "s_points",
-                "s_occurred",
-                "s_expires",
-                "s_period",
-            )
+            .values_list(*LEDGER_SELECT)
         )
         written += _insert_select(LedgerEntry, LEDGER_COLUMNS, qs)
     return written
