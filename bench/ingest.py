@@ -54,18 +54,10 @@ def _bench_database() -> tuple[str, dict]:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{path}", {**default, "NAME": str(path)}
-    import psycopg
 
-    name = "tsunagari_bench_ingest"
-    # The server's maintenance database: the one DATABASE_URL names may not exist yet.
-    with psycopg.connect(
-        dbname="postgres",
-        user=default.get("USER") or None,
-        password=default.get("PASSWORD") or None,
-        host=default.get("HOST") or None,
-        port=default.get("PORT") or None,
-        autocommit=True,
-    ) as admin:
+    # One database per run: two runs at once (two test processes) must not drop each other's.
+    name = f"tsunagari_bench_ingest_{os.getpid()}"
+    with _maintenance_connection(default) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
     user = default.get("USER") or "postgres"
@@ -73,6 +65,27 @@ def _bench_database() -> tuple[str, dict]:
     host = default.get("HOST") or "127.0.0.1"
     port = default.get("PORT") or 5432
     return f"postgres://{user}{password}@{host}:{port}/{name}", {**default, "NAME": name}
+
+
+def _maintenance_connection(default: dict):
+    """The server's maintenance database: the one DATABASE_URL names may not exist yet."""
+    import psycopg
+
+    return psycopg.connect(
+        dbname="postgres",
+        user=default.get("USER") or None,
+        password=default.get("PASSWORD") or None,
+        host=default.get("HOST") or None,
+        port=default.get("PORT") or None,
+        autocommit=True,
+    )
+
+
+def _drop_bench_database(config: dict) -> None:
+    connections["default"].close()
+    if connection.vendor == "postgresql":
+        with _maintenance_connection(config) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{config["NAME"]}" WITH (FORCE)')
 
 
 def _point_default_at(config: dict) -> None:
@@ -313,9 +326,11 @@ def run(*, contacts: int = 0, fresh: bool = False, database: str = "") -> dict:
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
     events_per_s = acked / elapsed
     ceiling = (stored or 1) / baseline
+    vendor = connection.vendor
+    _drop_bench_database(config)
     return {
         "bench": "ingest",
-        "database": connection.vendor,
+        "database": vendor,
         "n": acked,
         "seconds": round(elapsed, 3),
         "baseline_seconds": round(baseline, 3),
