@@ -93,7 +93,16 @@ def _point_default_at(config: dict) -> None:
     connections["default"].settings_dict.update(config)
 
 
-def _start_server(database_url: str, port: int) -> subprocess.Popen:
+def _server_processes() -> int:
+    """Web processes: one on SQLite (one writer at a time anyway), one per core on PostgreSQL.
+
+    That is how docs/scaling.md deploys each; TSUNAGARI_BENCH_INGEST_PROCESSES overrides it.
+    """
+    default = 1 if connection.vendor == "sqlite" else max(1, min(4, os.cpu_count() or 1))
+    return int(os.environ.get("TSUNAGARI_BENCH_INGEST_PROCESSES", default))
+
+
+def _start_server(database_url: str, port: int, processes: int = 1) -> subprocess.Popen:
     # All load comes from 127.0.0.1: lift the per-address limit, which is not what is measured.
     env = {
         **os.environ,
@@ -113,6 +122,8 @@ def _start_server(database_url: str, port: int) -> subprocess.Popen:
             str(port),
             "--threads",
             str(SERVER_THREADS),
+            "--processes",
+            str(processes),
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -282,9 +293,10 @@ def run(*, contacts: int = 0, fresh: bool = False, database: str = "") -> dict:
     TrackedSite.objects.create(name="bench", origin=ORIGIN)
 
     port = _free_port()
-    server = _start_server(url, port)
+    processes = _server_processes()
+    server = _start_server(url, port, processes)
     shape = f"{CLIENT_PROCESSES}×{CONNECTIONS_PER_CLIENT}"
-    log(f"server on 127.0.0.1:{port}; {shape} clients, {duration:.0f} s")
+    log(f"server on 127.0.0.1:{port} ({processes} processes); {shape} clients, {duration:.0f} s")
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     stop = context.Event()
@@ -300,7 +312,7 @@ def run(*, contacts: int = 0, fresh: bool = False, database: str = "") -> dict:
     log("killing the server (SIGKILL to all its processes) mid-run")
     os.killpg(server.pid, signal.SIGKILL)
     server.wait()
-    server = _start_server(url, port)
+    server = _start_server(url, port, processes)
     log("server restarted")
     # Run on after the restart long enough to see hits stored by the new server.
     time.sleep(duration * 0.6)
@@ -345,4 +357,5 @@ def run(*, contacts: int = 0, fresh: bool = False, database: str = "") -> dict:
         "stored": stored,
         "lost": lost,
         "server_restarts": 1,
+        "server_processes": processes,
     }
