@@ -60,7 +60,7 @@ def _amount(value: Any) -> Decimal:
         raise DealError({"amount": [_("The amount cannot be negative.")]})
     if amount > MAX_AMOUNT or amount != amount.quantize(Decimal("0.01")):
         raise DealError({"amount": [_("The amount is too large or has too many decimals.")]})
-    return amount
+    return amount.quantize(Decimal("0.01"))  # as the database returns it
 
 
 def _validate(deal: Deal) -> None:
