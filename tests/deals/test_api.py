@@ -45,6 +45,7 @@ def test_create_read_and_list_with_filters(api, account, contact, rep):
     services.deal_create(name="other", account=account, stage="won")
     listed = api.get("/deals", status="open").json()
     assert listed["count"] == 1 and listed["items"][0]["id"] == body["id"]
+    assert listed["count_capped"] is False
     assert api.get("/deals", month="2027-03").json()["count"] == 1
     assert api.get("/deals", owner=rep.pk).json()["count"] == 1
     assert api.get("/deals", limit=1, offset=1).json()["count"] == 2

@@ -13,11 +13,11 @@ from tsunagari.api.api import require
 from tsunagari.core.models import User
 from tsunagari.core.roles import Capability
 from tsunagari.crm.models import Account, Contact
+from tsunagari.crm.queries import COUNT_CAP, capped_count
 from tsunagari.deals import queries, services
 from tsunagari.deals.models import Deal
 
 router = Router(tags=["deals"])
-MAX_OFFSET = 100_000
 
 
 class DealOut(Schema):
@@ -47,6 +47,7 @@ class DealOut(Schema):
 
 class DealPage(Schema):
     count: int
+    count_capped: bool
     items: list[DealOut]
 
 
@@ -78,7 +79,7 @@ class ListParams(Schema):
     account: int | None = None
     contact: int | None = None
     limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+    offset: int = Field(0, ge=0, le=COUNT_CAP)
 
 
 @router.get("", response=DealPage, summary="List deals (filters as in the pipeline)")
@@ -89,8 +90,9 @@ def list_deals(request, params: Query[ListParams]):
         if value not in ("", None):
             query[key] = str(value)
     qs = queries.deals_matching(queries.deal_filter_from(query))
+    count, capped = capped_count(qs)
     rows = qs[params.offset : params.offset + params.limit]
-    return {"count": qs.count(), "items": list(rows)}
+    return {"count": count, "count_capped": capped, "items": list(rows)}
 
 
 @router.get("/{int:deal_id}", response=DealOut, summary="One deal")
