@@ -212,3 +212,22 @@ def test_merging_contacts_moves_their_deals(account, contact):
     deal = _new(account, twin)
     contact_merge(keep=contact, drop=twin)
     assert Deal.objects.get(pk=deal.pk).primary_contact_id == contact.pk
+
+
+def test_a_contact_who_moved_company_does_not_block_the_deal_but_a_new_link_is_checked(
+    account, contact, colleague
+):
+    deal = _new(account, contact)
+    Contact.objects.filter(pk=contact.pk).update(account=make_account("転職先株式会社"))
+    updated = services.deal_update(deal=deal, changes={"name": "導入（第2期）"})
+    assert updated.name == "導入（第2期）"
+    services.deal_move_stage(deal=deal, to_stage="proposal")
+    # The edit form sends the primary contact back unchanged: accepted.
+    services.deal_update(deal=deal, changes={"primary_contact": contact, "amount": 2})
+    stranger = make_contact("x@elsewhere.co.jp", account=make_account("他社株式会社"))
+    with pytest.raises(services.DealError) as refused:
+        services.deal_update(deal=deal, changes={"primary_contact": stranger, "amount": 1})
+    assert "primary_contact" in refused.value.message_dict
+    assert Deal.objects.get(pk=deal.pk).amount == 2
+    moved = services.deal_update(deal=deal, changes={"primary_contact": colleague})
+    assert moved.primary_contact_id == colleague.pk

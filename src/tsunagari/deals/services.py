@@ -63,8 +63,12 @@ def _amount(value: Any) -> Decimal:
     return amount.quantize(Decimal("0.01"))  # as the database returns it
 
 
-def _validate(deal: Deal) -> None:
-    """Every rule about one deal's values; raises DealError naming each problem."""
+def _validate(deal: Deal, *, relations: bool = True) -> None:
+    """Every rule about one deal's values; raises DealError naming each problem.
+
+    `relations`: check the account and the primary contact too. Only when they are set or
+    changed: a contact who later moves to another company does not block the deal's edits.
+    """
     errors: dict[str, list[str]] = {}
     deal.name = (deal.name or "").strip()
     if not deal.name:
@@ -73,9 +77,12 @@ def _validate(deal: Deal) -> None:
         errors.setdefault("name", []).append(_("The name is too long (200 characters at most)."))
     if deal.account_id is None:
         errors.setdefault("account", []).append(_("Choose the account of the deal."))
-    elif not Account.objects.filter(pk=deal.account_id, deleted_at__isnull=True).exists():
+    elif (
+        relations
+        and not Account.objects.filter(pk=deal.account_id, deleted_at__isnull=True).exists()
+    ):
         errors.setdefault("account", []).append(_("This account does not exist or was deleted."))
-    if deal.primary_contact_id is not None:
+    if relations and deal.primary_contact_id is not None:
         account_id = (
             Contact.objects.filter(pk=deal.primary_contact_id, deleted_at__isnull=True)
             .values_list("account_id", flat=True)
@@ -285,7 +292,7 @@ def deal_move_stage(
     locked.stage = to_stage
     if to_stage == Stage.LOST:
         locked.lost_reason, locked.lost_note = lost_reason or "", (lost_note or "").strip()
-    _validate(locked)
+    _validate(locked, relations=False)
     if to_stage in CLOSED_STAGES:
         locked.closed_at = now
         locked.close_date = timezone.localdate(now)
@@ -321,6 +328,11 @@ def deal_update(
     if unknown:
         raise DealError({"": [_("Unknown fields: %s") % ", ".join(sorted(unknown))]})
     locked = Deal.objects.select_for_update().get(pk=deal.pk)
+    relations = any(
+        field in changes
+        and getattr(locked, f"{field}_id") != getattr(changes[field], "pk", changes[field])
+        for field in ("account", "primary_contact")
+    )
     for field in EDITABLE:
         if field in changes:
             setattr(locked, field, changes[field])
@@ -328,14 +340,14 @@ def deal_update(
     if stage == locked.stage == Stage.LOST:
         locked.lost_reason = changes.get("lost_reason", locked.lost_reason)
         locked.lost_note = changes.get("lost_note", locked.lost_note)
-    _validate(locked)
+    _validate(locked, relations=relations)
     if stage != locked.stage:
         # Check the target stage's rules before anything is written (lost needs a reason).
         probe = Deal(**{f.attname: getattr(locked, f.attname) for f in Deal._meta.concrete_fields})
         probe.stage = stage
         probe.lost_reason = changes.get("lost_reason", "")
         probe.lost_note = changes.get("lost_note", "")
-        _validate(probe)
+        _validate(probe, relations=False)
     locked.save()
     if stage != locked.stage:
         locked = deal_move_stage(
