@@ -174,3 +174,14 @@ def test_a_contact_without_an_account_is_told_how_to_start_a_deal(marketer, engl
     make_account("無関係株式会社")
     panel = client_for(marketer).get(f"/contacts/{loner.pk}/deals/").content.decode()
     assert "Link the contact to an account" in panel
+
+
+def test_amounts_are_shown_in_the_tenant_currency(settings):
+    from decimal import Decimal
+
+    from tsunagari.deals.templatetags.deals_tags import money
+
+    assert money(Decimal("1200000.00")) == "¥1,200,000"
+    settings.TSUNAGARI_CURRENCY = "USD"
+    assert money(Decimal("1200.5")) == "USD 1,200.50"
+    assert money(None) == "—"

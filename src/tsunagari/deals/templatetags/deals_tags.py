@@ -1,4 +1,4 @@
-"""`money`: an amount in the tenant currency, as people read it (¥1,200,000 or USD 1,200.50)."""
+"""Deal display helpers: `money` (¥1,200,000 or USD 1,200.50) and the stage badge colour."""
 
 from __future__ import annotations
 
@@ -22,3 +22,9 @@ def money(value: Decimal | int | None) -> str:
     text = intcomma(int(amount)) if whole else intcomma(f"{amount:.2f}")
     symbol = SYMBOLS.get(currency)
     return f"{symbol}{text}" if symbol else f"{currency} {text}"
+
+
+@register.filter
+def stage_class(stage: str) -> str:
+    """The badge colour of a deal stage, borrowed from the lifecycle stages it leads to."""
+    return {"won": "stage-customer", "lost": "stage-disqualified"}.get(stage, "stage-opportunity")
