@@ -6,7 +6,19 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Case, Count, DateTimeField, Exists, OuterRef, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from tsunagari.crm.choices import LifecycleStage
@@ -61,7 +73,7 @@ class ReportRow:
     deals: int = 0  # registrants who became the primary contact of a deal in the window
     deals_attended: int = 0
     deal_count: int = 0  # those deals (a registrant may have several)
-    won_deals: int = 0
+    won_deals: int = 0  # counted in the totals only
     won_amount: Decimal = field(default_factory=Decimal)
 
     @property
@@ -94,15 +106,23 @@ def _reached(stages) -> Exists:
     )
 
 
-def _deal_created() -> Exists:
-    """A deal naming the registrant as primary contact, created between the registration and
+def _deals_in_window(**extra) -> QuerySet[Deal]:
+    """Deals naming the registrant as primary contact, created between the registration and
     the horizon (index deals_deal_contact: primary_contact, created_at)."""
-    return Exists(
-        Deal.objects.filter(
-            primary_contact_id=OuterRef("contact_id"),
-            created_at__gte=OuterRef("created_at"),
-            created_at__lte=OuterRef("horizon"),
-        )
+    return Deal.objects.filter(
+        primary_contact_id=OuterRef("contact_id"),
+        created_at__gte=OuterRef("created_at"),
+        created_at__lte=OuterRef("horizon"),
+        **extra,
+    ).order_by()
+
+
+def _per_registrant(aggregate, **extra) -> Subquery:
+    return Subquery(
+        _deals_in_window(**extra)
+        .values("primary_contact_id")
+        .annotate(value=aggregate)
+        .values("value")
     )
 
 
@@ -118,8 +138,17 @@ def _with_horizon(event: Event, sessions: list[Session], days: int) -> QuerySet[
 
 
 def _registrant_deals(event: Event, sessions: list[Session], days: int) -> QuerySet[Deal]:
-    """Deals created in the window of a registration of their primary contact."""
+    """Deals created in the window of a registration of their primary contact.
+
+    The IN on the event's registrants lets the database walk deals_deal_contact from them
+    instead of testing every deal of the table.
+    """
+    registrants = Registration.objects.filter(
+        session__event=event, status=Registration.Status.REGISTERED
+    ).values("contact_id")
     return Deal.objects.filter(
+        primary_contact_id__in=registrants,
+    ).filter(
         Exists(
             _with_horizon(event, sessions, days).filter(
                 contact_id=OuterRef("primary_contact_id"),
@@ -136,8 +165,8 @@ def report(event: Event, *, days: int = 90) -> tuple[ReportRow, list[ReportRow]]
     A registrant "became a deal" when a deal naming them as its primary contact was created
     between their registration and `days` after their session ended; the won amount sums the
     amounts of those deals that are won. Five queries whatever the number of sessions: the
-    sessions, counts per session, the (few) registrants who became MQLs or deals, their deals,
-    distinct people.
+    sessions, counts per session, the (few) registrants who became MQLs or deals with their
+    deals' counts and won amounts, the distinct deals' totals, distinct people.
     """
     now = timezone.now()
     registered = Q(status=Registration.Status.REGISTERED)
@@ -164,18 +193,21 @@ def report(event: Event, *, days: int = 90) -> tuple[ReportRow, list[ReportRow]]
     mqls: set[int] = set()
     deals: set[int] = set()
     deals_attended: set[int] = set()
-    found: dict[int, tuple[str, Decimal]] = {}  # deal id → stage, amount
+    found = {"n": 0, "won_n": 0, "won": None}
     if sessions:
+        # Per registration, only for the few who became MQLs or got a deal: the numbers
+        # come from the database, so no timestamps are read back into Python.
         reached = (
             _with_horizon(event, sessions, days)
-            .annotate(mql=_reached(MQL_STAGES), deal=_deal_created())
+            .annotate(mql=_reached(MQL_STAGES), deal=Exists(_deals_in_window()))
             .filter(Q(mql=True) | Q(deal=True))
-            .values_list(
-                "session_id", "contact_id", "attended_at", "mql", "deal", "created_at", "horizon"
+            .annotate(
+                deal_n=_per_registrant(Count("pk")),
+                won=_per_registrant(Sum("amount"), stage=Stage.WON),
             )
+            .values_list("session_id", "contact_id", "attended_at", "mql", "deal", "deal_n", "won")
         )
-        windows: dict[int, list[tuple[int, dt.datetime, dt.datetime]]] = {}
-        for session_id, contact_id, attended_at, mql, deal, since, horizon in reached:
+        for session_id, contact_id, attended_at, mql, deal, deal_n, won in reached:
             row = rows[session_id]
             if mql:
                 row.mqls += 1
@@ -183,19 +215,22 @@ def report(event: Event, *, days: int = 90) -> tuple[ReportRow, list[ReportRow]]
             if deal:
                 row.deals += 1
                 deals.add(contact_id)
-                windows.setdefault(contact_id, []).append((session_id, since, horizon))
+                row.deal_count += deal_n or 0
+                row.won_amount += won or 0
                 if attended_at:
                     row.deals_attended += 1
                     deals_attended.add(contact_id)
-        if windows:
-            registrant_deals = _registrant_deals(event, sessions, days).values_list(
-                "pk", "primary_contact_id", "created_at", "stage", "amount"
+        if deals:
+            # The totals count each deal once, even for a registrant of several sessions.
+            found = (
+                _registrant_deals(event, sessions, days)
+                .order_by()
+                .aggregate(
+                    n=Count("pk"),
+                    won_n=Count("pk", filter=Q(stage=Stage.WON)),
+                    won=Sum("amount", filter=Q(stage=Stage.WON)),
+                )
             )
-            for pk, contact_id, created_at, stage, amount in registrant_deals:
-                found[pk] = (stage, amount)
-                for session_id, since, horizon in windows.get(contact_id, ()):
-                    if since <= created_at <= horizon:
-                        _count_deal(rows[session_id], stage, amount)
     people = Registration.objects.filter(registered, session__event=event).aggregate(
         registered=Count("contact", distinct=True),
         attended=Count("contact", distinct=True, filter=Q(attended_at__isnull=False)),
@@ -211,17 +246,11 @@ def report(event: Event, *, days: int = 90) -> tuple[ReportRow, list[ReportRow]]
         mqls=len(mqls),
         deals=len(deals),
         deals_attended=len(deals_attended),
+        deal_count=found["n"],
+        won_deals=found["won_n"],
+        won_amount=found["won"] or Decimal(0),
     )
-    for stage, amount in found.values():
-        _count_deal(total, stage, amount)
     return total, per_session
-
-
-def _count_deal(row: ReportRow, stage: str, amount: Decimal) -> None:
-    row.deal_count += 1
-    if stage == Stage.WON:
-        row.won_deals += 1
-        row.won_amount += amount
 
 
 def registrant_deals(event: Event, *, days: int = 90) -> QuerySet[Deal]:
