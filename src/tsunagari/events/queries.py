@@ -205,6 +205,7 @@ def report(event: Event, *, days: int = 90) -> tuple[ReportRow, list[ReportRow]]
                 deal_n=_per_registrant(Count("pk")),
                 won=_per_registrant(Sum("amount"), stage=Stage.WON),
             )
+            .order_by()
             .values_list("session_id", "contact_id", "attended_at", "mql", "deal", "deal_n", "won")
         )
         for session_id, contact_id, attended_at, mql, deal, deal_n, won in reached:
