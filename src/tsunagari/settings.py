@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "tsunagari.pages",
     "tsunagari.mail",
     "tsunagari.journeys",
+    "tsunagari.deals",
     "tsunagari.events",
     "tsunagari.api",
     "ninja",  # its Swagger UI files, served locally
@@ -142,6 +143,8 @@ try:
     zoneinfo.ZoneInfo(TIME_ZONE)
 except (zoneinfo.ZoneInfoNotFoundError, ValueError):
     raise ConfigError(f"TSUNAGARI_TIME_ZONE={TIME_ZONE!r} is not an IANA time zone") from None
+# The tenant's currency: deal amounts are in it (ISO 4217 code; docs/deals.md).
+TSUNAGARI_CURRENCY = env_str("TSUNAGARI_CURRENCY", "JPY").upper()
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"

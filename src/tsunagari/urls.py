@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("tsunagari.pages.urls")),
     path("", include("tsunagari.mail.urls")),
     path("", include("tsunagari.journeys.urls")),
+    path("", include("tsunagari.deals.urls")),
     path("", include("tsunagari.events.urls")),
     path("", include("tsunagari.api.urls")),
     *api_urls,

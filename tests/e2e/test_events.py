@@ -1,18 +1,18 @@
 """A seminar in a real browser (Debian's Chromium): the marketer creates the event and a
 session, a visitor registers on the public page, the confirmation arrives at a real SMTP server
-through the embedded worker, the code from it checks the visitor in at the door, sales move
-the contact to opportunity, and the seminar report counts the deal.
+through the embedded worker, the code from it checks the visitor in at the door, sales open a
+deal from the contact page and win it, and the seminar report counts the deal and its amount.
 
 Hooks the test relies on: the event forms' fields by name (name, slug, starts_at, ends_at,
-place, capacity), the check-in input name=code and #checkin-result li.success, the contact
-page's lifecycle form (to_stage), and the report's #stat-* values and #deal-contacts table.
+place, capacity), the check-in input name=code and #checkin-result li.success, the deals
+panel's link to /deals/new/, the deal form (name, amount), #deal-stage[data-stage] and the
+close-won button (name=close value=won), and the report's #stat-* values and #deal-contacts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 
 import pytest
 from django.utils import timezone
@@ -95,15 +95,17 @@ def test_registration_checkin_deal_in_the_seminar_report(page: Page, marketer, s
     page.locator("[name=code]").press("Enter")
     expect(page.locator("#checkin-result li.warning")).to_be_visible()
 
-    # Sales qualify the attendee: opportunity, the deal until a sales app exists.
+    # Sales open a deal for the attendee from the contact page's deals panel, then win it.
     page.goto(f"/events/{event.pk}/registrants/")
     page.locator(f'a[href="/contacts/{contact.pk}/"]').click()
-    page.locator("[name=to_stage]").select_option("opportunity")
-    page.locator("form:has([name=to_stage]) [type=submit]").click()
-    deadline = time.monotonic() + 10
-    while Contact.objects.get(pk=contact.pk).lifecycle_stage != "opportunity":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    page.locator('a[href^="/deals/new/?account="]').click()
+    page.locator("[name=name]").fill("生産管理DX導入")
+    page.locator("[name=amount]").fill("1200000")
+    page.locator("form.form [type=submit]").click()
+    expect(page.locator("#deal-stage")).to_have_attribute("data-stage", "qualification")
+    page.locator("button[name=close][value=won]").click()
+    expect(page.locator("#deal-stage")).to_have_attribute("data-stage", "won")
+    assert Contact.objects.get(pk=contact.pk).lifecycle_stage == "customer"
 
     page.goto(f"/events/{event.pk}/report/")
     expect(page.locator("#stat-registered")).to_have_text("1")
@@ -111,4 +113,5 @@ def test_registration_checkin_deal_in_the_seminar_report(page: Page, marketer, s
     expect(page.locator("#stat-attendance-rate")).to_have_text("100%")
     expect(page.locator("#stat-deals")).to_have_text("1")
     expect(page.locator("#stat-deal-rate")).to_have_text("100%")
+    expect(page.locator("#stat-won-amount")).to_have_text("¥1,200,000")
     expect(page.locator("#deal-contacts")).to_contain_text("suzuki@example.co.jp")

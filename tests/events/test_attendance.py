@@ -128,42 +128,91 @@ def test_attendance_import_is_all_or_nothing_and_registers_walk_ins(event, sessi
     assert Touchpoint.objects.filter(type="seminar_attended").count() == 2
 
 
-def test_the_report_counts_attendance_mqls_and_deals_within_the_window(event):
+def _past_session(event, place="大阪", days_ago=1) -> Session:
     now = timezone.now()
-    past = services.session_save(
+    return services.session_save(
         session=Session(
             event=event,
-            starts_at=now - dt.timedelta(days=1, hours=2),
-            ends_at=now - dt.timedelta(days=1),
-            place="大阪",
+            starts_at=now - dt.timedelta(days=days_ago, hours=2),
+            ends_at=now - dt.timedelta(days=days_ago),
+            place=place,
         )
     )
+
+
+def test_the_report_counts_attendance_mqls_deals_and_won_amount_within_the_window(event):
+    from tests.crm.factories import make_account
+    from tsunagari.crm.services import contact_save
+    from tsunagari.deals.services import deal_create, deal_move_stage
+
+    now = timezone.now()
+    past = _past_session(event)
+    account = make_account("株式会社大阪精機")
     people = {}
     for email in ("a@x.co.jp", "b@x.co.jp", "c@x.co.jp", "d@x.co.jp"):
-        from tsunagari.crm.services import contact_save
-
-        contact = contact_save(contact=Contact(email=email), source="test")
+        contact = contact_save(contact=Contact(email=email, account=account), source="test")
         people[email] = services.register(
             session=past, contact=contact, emails=False, now=now - dt.timedelta(days=5)
         )
     services.checkin_manual(registration=people["a@x.co.jp"])
     services.checkin_manual(registration=people["b@x.co.jp"])
     services.registration_cancel(registration=people["d@x.co.jp"])
-    contact_set_lifecycle(contact=people["a@x.co.jp"].contact, to_stage="mql")
-    contact_set_lifecycle(contact=people["a@x.co.jp"].contact, to_stage="opportunity")
-    contact_set_lifecycle(contact=people["c@x.co.jp"].contact, to_stage="customer")
-    total, _rows = queries.report(event, days=30)
+    a, b, c, d = (people[e].contact for e in ("a@x.co.jp", "b@x.co.jp", "c@x.co.jp", "d@x.co.jp"))
+    contact_set_lifecycle(contact=a, to_stage="mql")
+    # a: two deals, one won; c: one won deal; d cancelled: not counted; b: a lifecycle stage
+    # alone is no deal any more.
+    first = deal_create(name="A-1", account=account, primary_contact=a, amount=1_000_000)
+    deal_create(name="A-2", account=account, primary_contact=a, amount=300_000)
+    third = deal_create(name="C-1", account=account, primary_contact=c, amount=2_500_000)
+    deal_create(name="D-1", account=account, primary_contact=d, amount=9_000_000, stage="won")
+    contact_set_lifecycle(contact=b, to_stage="opportunity")
+    deal_create(name="no contact", account=account, amount=7_000_000, stage="won")
+    deal_move_stage(deal=first, to_stage="won")
+    deal_move_stage(deal=third, to_stage="won")
+    total, rows = queries.report(event, days=30)
     assert (total.registered, total.attended, total.no_shows, total.cancelled) == (3, 2, 1, 1)
     assert (total.mqls, total.deals, total.deals_attended) == (1, 2, 1)
+    assert (total.deal_count, total.won_deals, total.won_amount) == (3, 2, 3_500_000)
     assert total.attendance_rate == pytest.approx(2 / 3)
     assert total.deal_rate == pytest.approx(2 / 3)
-    # A stage reached before the registration is not this seminar's deal.
-    from tsunagari.crm.models import LifecycleTransition
+    assert (rows[0].deals, rows[0].deal_count, rows[0].won_amount) == (2, 3, 3_500_000)
+    listed = {d.name for d in queries.registrant_deals(event, days=30)}
+    assert listed == {"A-1", "A-2", "C-1"}
+    # A deal created before the registration, or after the window, is not this seminar's.
+    from tsunagari.deals.models import Deal
 
-    LifecycleTransition.objects.filter(contact=people["c@x.co.jp"].contact).update(
-        occurred_at=now - dt.timedelta(days=10)
-    )
-    assert queries.report(event, days=30)[0].deals == 1
+    Deal.objects.filter(name="C-1").update(created_at=now - dt.timedelta(days=10))
+    Deal.objects.filter(name="A-2").update(created_at=now + dt.timedelta(days=40))
+    total = queries.report(event, days=30)[0]
+    assert (total.deals, total.deal_count, total.won_amount) == (1, 1, 1_000_000)
+    assert queries.report(event, days=90)[0].deal_count == 2
+
+
+def test_a_deal_counts_once_in_the_totals_and_the_report_query_count_is_fixed(
+    event, django_assert_max_num_queries
+):
+    from tests.crm.factories import make_account
+    from tsunagari.crm.services import contact_save
+    from tsunagari.deals.services import deal_create
+
+    now = timezone.now()
+    account = make_account("株式会社京都電機")
+    first, second = _past_session(event, "京都", 3), _past_session(event, "神戸", 2)
+    contact = contact_save(contact=Contact(email="k@x.co.jp", account=account), source="t")
+    for session in (first, second):
+        services.register(
+            session=session, contact=contact, emails=False, now=now - dt.timedelta(days=5)
+        )
+    deal_create(name="K", account=account, primary_contact=contact, amount=500, stage="won")
+    total, rows = queries.report(event, days=30)
+    assert [(r.deals, r.won_amount) for r in rows] == [(1, 500), (1, 500)]
+    assert (total.deals, total.deal_count, total.won_amount, total.registered) == (1, 1, 500, 1)
+    with django_assert_max_num_queries(5):
+        queries.report(event, days=30)
+    for n in range(6):
+        _past_session(event, f"会場{n}", 4 + n)
+    with django_assert_max_num_queries(5):
+        queries.report(event, days=30)
 
 
 def test_followup_enrols_attendees_and_no_shows_in_their_journeys(event):

@@ -80,9 +80,10 @@ def require(request: HttpRequest, capability: str) -> None:
         raise PermissionDenied(f"your role may not do this ({capability})")
 
 
-from tsunagari.api.routers import accounts, contacts, journeys, lists  # noqa: E402
+from tsunagari.api.routers import accounts, contacts, deals, journeys, lists  # noqa: E402
 
 api.add_router("/contacts", contacts.router)
 api.add_router("/accounts", accounts.router)
 api.add_router("/lists", lists.router)
 api.add_router("/journeys", journeys.router)
+api.add_router("/deals", deals.router)

@@ -27,7 +27,7 @@ AREAS: tuple[Area, ...] = (
     Area("mail", _("Email"), "mail:index"),
     Area("journeys", _("Journeys"), "journeys:index"),
     Area("events", _("Seminars"), "events:index"),
-    Area("sales", _("Deals & inside sales"), "core:area", _("Sales")),
+    Area("sales", _("Deals & inside sales"), "deals:index", _("Sales")),
     Area("abm", _("ABM"), "core:area"),
     Area("analytics", _("Analytics"), "core:area"),
     Area("settings", _("Settings"), "core:settings", _("Administration")),
@@ -50,7 +50,6 @@ UPCOMING: dict[str, str] = {
     ),
     "journeys": _("Scenario emails with waits and branches, dry-run before sending."),
     "events": _("Seminar registration, reminders and attendance, and how many became deals."),
-    "sales": _("Deals, pipeline, calls and visits, and the inside-sales metrics."),
     "abm": _("Target accounts, revenue analysis, white space and the three circles."),
     "analytics": _("Funnel, conversion, velocity and the effect of each content type."),
 }

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 
-from django.db.models import Case, Count, DateTimeField, Exists, OuterRef, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from tsunagari.crm.choices import LifecycleStage
 from tsunagari.crm.models import LifecycleTransition
+from tsunagari.deals.models import Deal, Stage
 from tsunagari.events.models import Event, Registration, Session
 
 PAGE_SIZE = 50
-DEAL_STAGES = (LifecycleStage.OPPORTUNITY, LifecycleStage.CUSTOMER)
 MQL_STAGES = (LifecycleStage.MQL,)
 
 
@@ -57,8 +70,11 @@ class ReportRow:
     attended: int = 0
     no_shows: int = 0
     mqls: int = 0
-    deals: int = 0
+    deals: int = 0  # registrants who became the primary contact of a deal in the window
     deals_attended: int = 0
+    deal_count: int = 0  # those deals (a registrant may have several)
+    won_deals: int = 0  # counted in the totals only
+    won_amount: Decimal = field(default_factory=Decimal)
 
     @property
     def attendance_rate(self) -> float | None:
@@ -66,7 +82,7 @@ class ReportRow:
 
     @property
     def deal_rate(self) -> float | None:
-        """商談化率: registrants who reached opportunity or customer, over registrants."""
+        """商談化率: registrants with a deal created in the window, over registrants."""
         return self.deals / self.registered if self.registered else None
 
     @property
@@ -90,6 +106,26 @@ def _reached(stages) -> Exists:
     )
 
 
+def _deals_in_window(**extra) -> QuerySet[Deal]:
+    """Deals naming the registrant as primary contact, created between the registration and
+    the horizon (index deals_deal_contact: primary_contact, created_at)."""
+    return Deal.objects.filter(
+        primary_contact_id=OuterRef("contact_id"),
+        created_at__gte=OuterRef("created_at"),
+        created_at__lte=OuterRef("horizon"),
+        **extra,
+    ).order_by()
+
+
+def _per_registrant(aggregate, **extra) -> Subquery:
+    return Subquery(
+        _deals_in_window(**extra)
+        .values("primary_contact_id")
+        .annotate(value=aggregate)
+        .values("value")
+    )
+
+
 def _with_horizon(event: Event, sessions: list[Session], days: int) -> QuerySet[Registration]:
     horizon = Case(
         *[When(session_id=s.pk, then=Value(s.ends_at + dt.timedelta(days=days))) for s in sessions],
@@ -101,12 +137,36 @@ def _with_horizon(event: Event, sessions: list[Session], days: int) -> QuerySet[
     ).annotate(horizon=horizon)
 
 
-def report(event: Event, *, days: int = 90) -> tuple[ReportRow, list[ReportRow]]:
-    """The event's totals and one row per session; a person counts once in the totals.
+def _registrant_deals(event: Event, sessions: list[Session], days: int) -> QuerySet[Deal]:
+    """Deals created in the window of a registration of their primary contact.
 
-    The "deal" is a contact reaching the opportunity or customer stage (crm lifecycle) until
-    a sales app records deals of their own. Four queries whatever the number of sessions:
-    counts per session, the (few) registrants who became MQLs or deals, distinct people.
+    The IN on the event's registrants lets the database walk deals_deal_contact from them
+    instead of testing every deal of the table.
+    """
+    registrants = Registration.objects.filter(
+        session__event=event, status=Registration.Status.REGISTERED
+    ).values("contact_id")
+    return Deal.objects.filter(
+        primary_contact_id__in=registrants,
+    ).filter(
+        Exists(
+            _with_horizon(event, sessions, days).filter(
+                contact_id=OuterRef("primary_contact_id"),
+                created_at__lte=OuterRef("created_at"),
+                horizon__gte=OuterRef("created_at"),
+            )
+        )
+    )
+
+
+def report(event: Event, *, days: int = 90) -> tuple[ReportRow, list[ReportRow]]:
+    """The event's totals and one row per session; a person or a deal counts once in totals.
+
+    A registrant "became a deal" when a deal naming them as its primary contact was created
+    between their registration and `days` after their session ended; the won amount sums the
+    amounts of those deals that are won. Five queries whatever the number of sessions: the
+    sessions, counts per session, the (few) registrants who became MQLs or deals with their
+    deals' counts and won amounts, the distinct deals' totals, distinct people.
     """
     now = timezone.now()
     registered = Q(status=Registration.Status.REGISTERED)
@@ -133,14 +193,22 @@ def report(event: Event, *, days: int = 90) -> tuple[ReportRow, list[ReportRow]]
     mqls: set[int] = set()
     deals: set[int] = set()
     deals_attended: set[int] = set()
+    found = {"n": 0, "won_n": 0, "won": None}
     if sessions:
+        # Per registration, only for the few who became MQLs or got a deal: the numbers
+        # come from the database, so no timestamps are read back into Python.
         reached = (
             _with_horizon(event, sessions, days)
-            .annotate(mql=_reached(MQL_STAGES), deal=_reached(DEAL_STAGES))
+            .annotate(mql=_reached(MQL_STAGES), deal=Exists(_deals_in_window()))
             .filter(Q(mql=True) | Q(deal=True))
-            .values_list("session_id", "contact_id", "attended_at", "mql", "deal")
+            .annotate(
+                deal_n=_per_registrant(Count("pk")),
+                won=_per_registrant(Sum("amount"), stage=Stage.WON),
+            )
+            .order_by()
+            .values_list("session_id", "contact_id", "attended_at", "mql", "deal", "deal_n", "won")
         )
-        for session_id, contact_id, attended_at, mql, deal in reached:
+        for session_id, contact_id, attended_at, mql, deal, deal_n, won in reached:
             row = rows[session_id]
             if mql:
                 row.mqls += 1
@@ -148,9 +216,22 @@ def report(event: Event, *, days: int = 90) -> tuple[ReportRow, list[ReportRow]]
             if deal:
                 row.deals += 1
                 deals.add(contact_id)
+                row.deal_count += deal_n or 0
+                row.won_amount += won or 0
                 if attended_at:
                     row.deals_attended += 1
                     deals_attended.add(contact_id)
+        if deals:
+            # The totals count each deal once, even for a registrant of several sessions.
+            found = (
+                _registrant_deals(event, sessions, days)
+                .order_by()
+                .aggregate(
+                    n=Count("pk"),
+                    won_n=Count("pk", filter=Q(stage=Stage.WON)),
+                    won=Sum("amount", filter=Q(stage=Stage.WON)),
+                )
+            )
     people = Registration.objects.filter(registered, session__event=event).aggregate(
         registered=Count("contact", distinct=True),
         attended=Count("contact", distinct=True, filter=Q(attended_at__isnull=False)),
@@ -166,18 +247,20 @@ def report(event: Event, *, days: int = 90) -> tuple[ReportRow, list[ReportRow]]
         mqls=len(mqls),
         deals=len(deals),
         deals_attended=len(deals_attended),
+        deal_count=found["n"],
+        won_deals=found["won_n"],
+        won_amount=found["won"] or Decimal(0),
     )
     return total, per_session
 
 
-def deal_contacts(event: Event, *, days: int = 90) -> QuerySet[Registration]:
-    """The registrations whose contact reached a deal stage in the window, for the report."""
+def registrant_deals(event: Event, *, days: int = 90) -> QuerySet[Deal]:
+    """The deals the report counts, newest first, for its list."""
     sessions = list(Session.objects.filter(event=event))
     if not sessions:
-        return Registration.objects.none()
+        return Deal.objects.none()
     return (
-        _with_horizon(event, sessions, days)
-        .filter(_reached(DEAL_STAGES))
-        .select_related("contact", "session")
-        .order_by("contact__email")
+        _registrant_deals(event, sessions, days)
+        .select_related("account", "primary_contact")
+        .order_by("-created_at", "-id")
     )

@@ -325,7 +325,7 @@ def report(request: HttpRequest, pk: int) -> HttpResponse:
             "rows": list(zip(event.sessions.all(), per_session, strict=True)),
             "days": days,
             "day_choices": REPORT_DAYS,
-            "deals": queries.deal_contacts(event, days=days)[:200],
+            "deals": queries.registrant_deals(event, days=days)[:200],
         },
     )
 

@@ -39,6 +39,9 @@ class Type(models.TextChoices):
     SEMINAR_ATTENDED = "seminar_attended", _("Seminar attendance")
     SCORE_CHANGED = "score_changed", _("Score changed")
     STAGE_CHANGED = "stage_changed", _("Lifecycle stage changed")
+    DEAL_CREATED = "deal_created", _("Deal created")
+    DEAL_WON = "deal_won", _("Deal won")
+    DEAL_LOST = "deal_lost", _("Deal lost")
 
 
 # The channel a built-in type belongs to.
@@ -63,6 +66,9 @@ TYPE_CHANNEL: dict[str, str] = {
     Type.SEMINAR_ATTENDED: Channel.EVENT,
     Type.SCORE_CHANGED: Channel.SYSTEM,
     Type.STAGE_CHANGED: Channel.SYSTEM,
+    Type.DEAL_CREATED: Channel.SYSTEM,
+    Type.DEAL_WON: Channel.SYSTEM,
+    Type.DEAL_LOST: Channel.SYSTEM,
 }
 
 # What staff may record by hand on a contact page (offline touches).
