@@ -62,6 +62,13 @@ def _store(figures: dict, at: dt.datetime) -> None:
         pass  # another process stored its count at the same moment: as good as ours
 
 
+def dashboard_recount() -> tuple[dict, dt.datetime]:
+    """Count now and store the snapshot: the worker once it has claimed it, or a view."""
+    figures, at = _count(), timezone.now()
+    _store(figures, at)
+    return figures, at
+
+
 def _shape(figures: dict, as_of: dt.datetime | None) -> dict:
     by_stage = figures["by_stage"]
     funnel = [
@@ -90,9 +97,7 @@ def dashboard_stats() -> dict:
     stale = now - dt.timedelta(seconds=STALE_SECONDS)
     # Empty data: a worker claimed a first count and has not stored it (or died doing so).
     if snapshot is None or not snapshot.data or snapshot.computed_at < stale:
-        figures = _count()
-        _store(figures, now)
-        return _shape(figures, now)
+        return _shape(*dashboard_recount())
     return _shape(snapshot.data, snapshot.computed_at)
 
 
@@ -116,6 +121,5 @@ def dashboard_refresh() -> int:
     claimed = Snapshot.objects.filter(key=SNAPSHOT_KEY, computed_at__lt=due).update(computed_at=now)
     if not claimed:
         return 0
-    figures = _count()
-    Snapshot.objects.filter(key=SNAPSHOT_KEY).update(data=figures, computed_at=timezone.now())
+    dashboard_recount()
     return 1

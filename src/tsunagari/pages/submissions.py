@@ -205,7 +205,9 @@ def _store(form: Form, answers: _Answers, ctx: SubmitContext, token: FormToken |
     # Known values are overwritten only when this browser is already that contact's: an
     # address typed on someone else's computer fills gaps but never rewrites a profile.
     trusted = contact is None or (visitor is not None and visitor.contact_id == contact.pk)
-    contact = contact or Contact(email=email)
+    # A new contact's last activity is this submission's touch: written with the row, so the
+    # touch's append finds nothing to move (no second write of the contact and its index).
+    contact = contact or Contact(email=email, last_activity_at=now)
     account = _account_for(answers, email, contact)
     if account is not None and contact.account_id is None:
         contact.account = account
