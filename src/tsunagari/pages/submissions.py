@@ -296,13 +296,11 @@ def _account_for(answers: _Answers, email: str, contact: Contact) -> Account | N
     if account is None:
         account = account_for_email_domain(email)
     if account is None and name:
-        ids = list(
-            Account.objects.filter(
-                name_key=normalize_company_name(name), deleted_at__isnull=True
-            ).values_list("pk", flat=True)[:2]
-        )
-        if len(ids) == 1:
-            account = Account.objects.get(pk=ids[0])
+        # Only an unambiguous name: two live accounts of that name are no match.
+        key = normalize_company_name(name)
+        found = list(Account.objects.filter(name_key=key, deleted_at__isnull=True)[:2])
+        if len(found) == 1:
+            account = found[0]
     has_account_answers = any(t in values and TARGETS[t].obj == "account" for t in TARGETS) or any(
         t.startswith("account.custom.") for t in values
     )
