@@ -344,6 +344,7 @@ def _touch(form, contact, visitor, answers, ctx, landing_page_id, variant, now) 
     touches = [
         Touchpoint(
             contact=contact,
+            account_id=contact.account_id,  # known: the stream need not look it up
             visitor=visitor,
             type=Type.FORM_SUBMITTED,
             channel=Channel.FORM,
