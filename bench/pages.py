@@ -10,6 +10,8 @@ The form figure is one submission through `form_submit` (validate, upsert contac
 account, consent, touchpoint) for a new address each time; the second form figure is the same
 from a browser that had already viewed HISTORY pages anonymously, so the submission also
 identifies the visitor and attaches that history to the contact.
+The content asset report is timed last, for ASSETS assets on the data set's own pages, over
+30 and 90 days.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from bench.common import BenchError, database_version, log, percentile, prepared
 from tsunagari.crm.models import Contact
 from tsunagari.pages import protection, services
 from tsunagari.pages.dynamic import slot_cache
-from tsunagari.pages.models import ContentSlot, FormField, SlotVariant
+from tsunagari.pages.models import ContentAsset, ContentSlot, FormField, SlotVariant
 from tsunagari.pages.presentation import present
+from tsunagari.pages.queries import asset_report
 from tsunagari.pages.submissions import SubmitContext, form_submit
 from tsunagari.scoring.models import ContactScore
 from tsunagari.segments.models import Membership, Segment
@@ -41,6 +44,18 @@ REPEAT = 300
 WARMUP = 10
 SUBMISSIONS = 100
 HISTORY = 10  # anonymous page views of each visitor who then submits
+# URL prefixes of the demo site's pages (tsunagari.demo.touchpoints), one asset each.
+ASSETS = (
+    "/blog/ma-basics",
+    "/blog/",
+    "/pricing",
+    "/whitepaper/",
+    "/case-studies/",
+    "/products/",
+    "/seminar/",
+    "/whitepaper/manu",
+)
+SITE = "https://www.tsunagari-demo.example"
 VISITORS = 2000
 ORIGIN = "https://bench.example.co.jp"
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
@@ -183,6 +198,17 @@ def _submission_samples(rng: random.Random, *, with_history: bool) -> list[float
     return timed(submit, repeat=SUBMISSIONS, warmup=3)
 
 
+def _asset_report_samples() -> dict[int, list[float]]:
+    kinds = [k for k, _label in ContentAsset.Kind.choices]
+    for i, prefix in enumerate(ASSETS):
+        ContentAsset.objects.create(
+            key=f"bench-{i}", name=prefix, kind=kinds[i % 3], url_pattern=SITE + prefix + "*"
+        )
+    return {
+        days: timed(lambda d=days: asset_report(days=d), repeat=3, warmup=1) for days in (30, 90)
+    }
+
+
 def run(*, contacts: int, fresh: bool, database: str) -> dict:
     rng = random.Random(7)
     with prepared_dataset(contacts, fresh, writable=True) as dataset:
@@ -222,6 +248,9 @@ def run(*, contacts: int, fresh: bool, database: str) -> dict:
             f"p50 {percentile(identified, 50) * 1000:.2f} ms, "
             f"p95 {percentile(identified, 95) * 1000:.2f} ms"
         )
+        reports = _asset_report_samples()
+        for days, samples_of_days in reports.items():
+            log(f"asset report, {days} days: p50 {percentile(samples_of_days, 50):.2f} s")
         return {
             "bench": "pages",
             "database": database,
@@ -236,6 +265,8 @@ def run(*, contacts: int, fresh: bool, database: str) -> dict:
             "submit_p95_ms": round(percentile(submissions, 95) * 1000, 2),
             "submit_identify_p50_ms": round(percentile(identified, 50) * 1000, 2),
             "submit_identify_p95_ms": round(percentile(identified, 95) * 1000, 2),
+            "asset_report_30d_seconds": round(percentile(reports[30], 50), 3),
+            "asset_report_90d_seconds": round(percentile(reports[90], 50), 3),
             "repeat": REPEAT,
             "submissions": SUBMISSIONS,
             "dataset_build_seconds": dataset.build_seconds,
