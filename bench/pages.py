@@ -7,11 +7,16 @@ target-account rules. Its baseline is the work a decision cannot avoid, by hand:
 with contact, account and score in one SQL query, the contact's current memberships, and
 the decision's touchpoint appended in its own transaction.
 The form figure is one submission through `form_submit` (validate, upsert contact and
-account, consent, touchpoint, identification) for a new address each time.
+account, consent, touchpoint) for a new address each time; the second form figure is the same
+from a browser that had already viewed HISTORY pages anonymously, so the submission also
+identifies the visitor and attaches that history to the contact.
+The content asset report is timed last, for ASSETS assets on the data set's own pages, over
+30 and 90 days.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import secrets
 
@@ -24,8 +29,9 @@ from bench.common import BenchError, database_version, log, percentile, prepared
 from tsunagari.crm.models import Contact
 from tsunagari.pages import protection, services
 from tsunagari.pages.dynamic import slot_cache
-from tsunagari.pages.models import ContentSlot, FormField, SlotVariant
+from tsunagari.pages.models import ContentAsset, ContentSlot, FormField, SlotVariant
 from tsunagari.pages.presentation import present
+from tsunagari.pages.queries import asset_report
 from tsunagari.pages.submissions import SubmitContext, form_submit
 from tsunagari.scoring.models import ContactScore
 from tsunagari.segments.models import Membership, Segment
@@ -37,6 +43,19 @@ DEFAULT_CONTACTS = 1_000_000
 REPEAT = 300
 WARMUP = 10
 SUBMISSIONS = 100
+HISTORY = 10  # anonymous page views of each visitor who then submits
+# URL prefixes of the demo site's pages (tsunagari.demo.touchpoints), one asset each.
+ASSETS = (
+    "/blog/ma-basics",
+    "/blog/",
+    "/pricing",
+    "/whitepaper/",
+    "/case-studies/",
+    "/products/",
+    "/seminar/",
+    "/whitepaper/manu",
+)
+SITE = "https://www.tsunagari-demo.example"
 VISITORS = 2000
 ORIGIN = "https://bench.example.co.jp"
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
@@ -118,7 +137,31 @@ def _baseline(uid: str) -> None:
         )
 
 
-def _submission_samples(rng: random.Random) -> list[float]:
+def _anonymous_visitors(count: int) -> list[str]:
+    """Visitors with HISTORY anonymous page views each, as a browser has before a form."""
+    now = timezone.now()
+    visitors = [
+        Visitor(uid=secrets.token_hex(16), first_seen=now, last_seen=now) for _ in range(count)
+    ]
+    with transaction.atomic():
+        Visitor.objects.bulk_create(visitors, batch_size=500)
+        touchpoints_append_many(
+            [
+                {
+                    "visitor_id": v.pk,
+                    "type": "page_view",
+                    "occurred_at": now - dt.timedelta(minutes=HISTORY - i),
+                    "url": f"{ORIGIN}/blog/{i}",
+                    "path": f"/blog/{i}",
+                }
+                for v in visitors
+                for i in range(HISTORY)
+            ]
+        )
+    return [v.uid for v in visitors]
+
+
+def _submission_samples(rng: random.Random, *, with_history: bool) -> list[float]:
     form = services.form_create(name="bench: whitepaper")
     form.min_fill_seconds = 0
     form.save()
@@ -129,12 +172,14 @@ def _submission_samples(rng: random.Random) -> list[float]:
     )
     names = {f.target: f.name for f in form.fields.all()}
     counter = iter(range(10**9))
+    uids = iter(_anonymous_visitors(SUBMISSIONS + 3) if with_history else [])
 
     def submit() -> None:
         protection.ip_limiter.reset()
         protection.form_limiter.reset()
         n = next(counter)
-        token = present(form, contact=None, origin=ORIGIN).token
+        visitor = next(uids, "")
+        token = present(form, contact=None, origin=ORIGIN, visitor=visitor).token
         data = {
             names["email"]: f"bench{n}-{rng.randint(0, 10**9)}@bench-{n % 97}.example.co.jp",
             names["company"]: f"ベンチ商事{n % 97}",
@@ -147,8 +192,21 @@ def _submission_samples(rng: random.Random) -> list[float]:
         )
         if not result.ok:
             raise BenchError(f"a bench submission was refused: {result.errors}")
+        if visitor and result.submission.visitor.contact_id != result.submission.contact_id:
+            raise BenchError("a bench submission did not identify its visitor")
 
     return timed(submit, repeat=SUBMISSIONS, warmup=3)
+
+
+def _asset_report_samples() -> dict[int, list[float]]:
+    kinds = [k for k, _label in ContentAsset.Kind.choices]
+    for i, prefix in enumerate(ASSETS):
+        ContentAsset.objects.create(
+            key=f"bench-{i}", name=prefix, kind=kinds[i % 3], url_pattern=SITE + prefix + "*"
+        )
+    return {
+        days: timed(lambda d=days: asset_report(days=d), repeat=3, warmup=1) for days in (30, 90)
+    }
 
 
 def run(*, contacts: int, fresh: bool, database: str) -> dict:
@@ -179,11 +237,20 @@ def run(*, contacts: int, fresh: bool, database: str) -> dict:
             f"p95 {percentile(samples, 95) * 1000:.2f} ms; "
             f"baseline p50 {percentile(baseline, 50) * 1000:.2f} ms"
         )
-        submissions = _submission_samples(rng)
+        submissions = _submission_samples(rng, with_history=False)
         log(
             f"form submission: p50 {percentile(submissions, 50) * 1000:.2f} ms, "
             f"p95 {percentile(submissions, 95) * 1000:.2f} ms"
         )
+        identified = _submission_samples(rng, with_history=True)
+        log(
+            f"form submission identifying a visitor with {HISTORY} page views: "
+            f"p50 {percentile(identified, 50) * 1000:.2f} ms, "
+            f"p95 {percentile(identified, 95) * 1000:.2f} ms"
+        )
+        reports = _asset_report_samples()
+        for days, samples_of_days in reports.items():
+            log(f"asset report, {days} days: p50 {percentile(samples_of_days, 50):.2f} s")
         return {
             "bench": "pages",
             "database": database,
@@ -196,6 +263,10 @@ def run(*, contacts: int, fresh: bool, database: str) -> dict:
             "p95_ms": round(percentile(samples, 95) * 1000, 2),
             "submit_p50_ms": round(percentile(submissions, 50) * 1000, 2),
             "submit_p95_ms": round(percentile(submissions, 95) * 1000, 2),
+            "submit_identify_p50_ms": round(percentile(identified, 50) * 1000, 2),
+            "submit_identify_p95_ms": round(percentile(identified, 95) * 1000, 2),
+            "asset_report_30d_seconds": round(percentile(reports[30], 50), 3),
+            "asset_report_90d_seconds": round(percentile(reports[90], 50), 3),
             "repeat": REPEAT,
             "submissions": SUBMISSIONS,
             "dataset_build_seconds": dataset.build_seconds,

@@ -35,5 +35,6 @@ def test_the_pages_benchmark_prints_its_figures(bench_cache, monkeypatch):
     assert result["bench"] == "pages" and result["n"] == 150
     assert result["database"] == connection.vendor
     assert result["p50_ms"] > 0 and result["submit_p50_ms"] > 0 and result["ratio"] > 0
+    assert result["submit_identify_p50_ms"] > 0 and result["asset_report_90d_seconds"] > 0
     # The benchmark wrote to a throw-away copy, not to the test database.
     assert not ContentSlot.objects.exists() and not FormSubmission.objects.exists()

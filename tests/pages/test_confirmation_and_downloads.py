@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from tests.pages.conftest import CONSENT_TEXT
 from tests.pages.helpers import answers, open_page, submit_page
 from tests.pages.test_protection import definition, good_answers, post
 from tsunagari.crm.models import ConsentRecord, Contact
 from tsunagari.pages import protection
-from tsunagari.pages.models import ContentAsset, FormSubmission
+from tsunagari.pages.models import ContentAsset, FormSubmission, SubmissionEmail
+from tsunagari.pages.submissions import submission_emails_send
 from tsunagari.tracking.models import Touchpoint
 
-pytestmark = pytest.mark.django_db(transaction=True)  # emails go out on commit
+pytestmark = pytest.mark.django_db(transaction=True)  # the worker sends what was committed
 
 
 def _confirm_link(message) -> str:
@@ -41,6 +44,7 @@ def test_double_opt_in_consent_counts_only_after_the_confirmation(landing, white
     assert not ConsentRecord.objects.exists()
     assert FormSubmission.objects.get().status == "awaiting"
 
+    assert submission_emails_send() == 1
     (message,) = smtp_server.wait_for(1)
     assert message.rcpt_tos == ["hanako@yamada.co.jp"]
     link = _confirm_link(message)
@@ -76,11 +80,14 @@ def test_one_address_gets_at_most_a_few_confirmation_emails(site, whitepaper, sm
         token = definition(whitepaper).json()["token"]
         data = {**good_answers(whitepaper, token, email="victim@yamada.co.jp"), consent_name: "1"}
         assert post(whitepaper, data).status_code == 200
+    assert submission_emails_send() == 5
     smtp_server.wait_for(3)
     import time
 
     time.sleep(0.5)
     assert len(smtp_server.to("victim@yamada.co.jp")) == 3
+    statuses = sorted(SubmissionEmail.objects.values_list("status", flat=True))
+    assert statuses == ["sent", "sent", "sent", "skipped", "skipped"]
     assert protection.confirm_limiter.allow("victim@yamada.co.jp") is False
 
 
@@ -89,7 +96,10 @@ def test_owners_are_notified_of_each_submission(site, whitepaper, smtp_server):
     whitepaper.save()
     token = definition(whitepaper).json()["token"]
     assert post(whitepaper, good_answers(whitepaper, token)).status_code == 200
+    assert smtp_server.messages == []  # the request did not wait for SMTP: the worker sends
+    assert submission_emails_send() == 1
     (message,) = smtp_server.wait_for(1)
+    assert SubmissionEmail.objects.get().status == "sent"
     assert sorted(message.rcpt_tos) == ["boss@tsunagari.example", "sales@tsunagari.example"]
     assert "ホワイトペーパー" in message.message["Subject"]
     body = message.message.get_body(preferencelist=("plain",)).get_content()
@@ -122,3 +132,37 @@ def test_a_gated_asset_gives_a_signed_link_that_records_the_download(site, white
 def test_a_forged_download_link_is_not_found(whitepaper):
     assert Client().get("/a/forged").status_code == 404
     assert not Touchpoint.objects.exists()
+
+
+def test_an_unreachable_smtp_server_neither_fails_the_submission_nor_loses_the_email(
+    site, whitepaper, smtp_server, settings
+):
+    whitepaper.notify_emails = "sales@tsunagari.example"
+    whitepaper.save()
+    token = definition(whitepaper).json()["token"]
+    port = settings.EMAIL_PORT
+    settings.EMAIL_PORT = 9  # nothing listens on the discard port
+    assert post(whitepaper, good_answers(whitepaper, token)).status_code == 200
+    assert submission_emails_send() == 1
+    email = SubmissionEmail.objects.get()
+    assert (email.status, email.attempts) == ("queued", 1) and email.last_error
+    assert submission_emails_send() == 0  # it waits two minutes before the next attempt
+    SubmissionEmail.objects.update(due_at=email.due_at - timedelta(minutes=3))
+    settings.EMAIL_PORT = port
+    assert submission_emails_send() == 1
+    (message,) = smtp_server.wait_for(1)
+    assert message.rcpt_tos == ["sales@tsunagari.example"]
+    assert SubmissionEmail.objects.get().status == "sent"
+
+
+def test_an_email_whose_worker_died_is_sent_once_its_lease_expires(site, whitepaper, smtp_server):
+    whitepaper.notify_emails = "sales@tsunagari.example"
+    whitepaper.save()
+    token = definition(whitepaper).json()["token"]
+    assert post(whitepaper, good_answers(whitepaper, token)).status_code == 200
+    now = timezone.now()
+    SubmissionEmail.objects.update(status="sending", lease_until=now + timedelta(minutes=1))
+    assert submission_emails_send() == 0  # another worker holds it
+    SubmissionEmail.objects.update(lease_until=now - timedelta(seconds=1))
+    assert submission_emails_send() == 1
+    assert len(smtp_server.wait_for(1)) == 1

@@ -8,3 +8,7 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from tsunagari.core import lookups  # noqa: F401  (registers field__prefix)
+        from tsunagari.core.dashboard import dashboard_refresh
+        from tsunagari.work.registry import register
+
+        register("core.dashboard", dashboard_refresh)

@@ -1,4 +1,4 @@
-"""Staff users, their roles and teams."""
+"""Staff users, their roles and teams, notifications, and snapshots of costly figures."""
 
 from __future__ import annotations
 
@@ -65,3 +65,18 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Snapshot(models.Model):
+    """Figures too costly to compute on every page view, kept with the time they were taken.
+
+    The dashboard's counts over a million contacts are one row here, refreshed by the worker
+    (core/dashboard.py); `computed_at` doubles as the claim, so two workers never both compute.
+    """
+
+    key = models.CharField(max_length=100, unique=True)
+    data = models.JSONField(default=dict)
+    computed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.key

@@ -11,11 +11,11 @@ from django.views.decorators.http import require_http_methods
 
 from tsunagari.core import services
 from tsunagari.core.access import nav_area, require_capability, require_login
+from tsunagari.core.dashboard import dashboard_stats
 from tsunagari.core.forms import TeamForm, UserCreateForm, UserEditForm
 from tsunagari.core.models import Team, User
 from tsunagari.core.navigation import AREAS, SETTINGS_LINKS, UPCOMING
 from tsunagari.core.roles import Capability
-from tsunagari.crm import queries as crm_queries
 
 
 class LoginView(auth_views.LoginView):
@@ -37,7 +37,7 @@ password_change_done_view = require_login(
 @nav_area("dashboard")
 @require_capability(Capability.CRM_VIEW)
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/dashboard.html", {"stats": crm_queries.dashboard_stats()})
+    return render(request, "core/dashboard.html", {"stats": dashboard_stats()})
 
 
 @require_capability(Capability.CRM_VIEW)

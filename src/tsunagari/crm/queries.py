@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404, QueryDict
 
 from tsunagari.core.models import User
@@ -245,33 +245,3 @@ def get_import_for_user(user: User, pk: int) -> ImportJob:
         return ImportJob.objects.select_related("created_by").get(pk=pk)
     except ImportJob.DoesNotExist:
         raise Http404 from None
-
-
-def dashboard_stats() -> dict:
-    """Live contacts by lifecycle stage and live accounts, for the dashboard.
-
-    One GROUP BY over the (lifecycle_stage, id) index of live contacts gives the total, the
-    MQL and SQL tiles and the funnel at once: at a million contacts a count per tile was four
-    scans of the table.
-    """
-    rows = (
-        Contact.objects.filter(LIVE)
-        .order_by()
-        .values_list("lifecycle_stage")
-        .annotate(n=Count("pk"))
-    )
-    by_stage = dict(rows)
-    funnel = [
-        {"stage": stage.value, "label": stage.label, "count": by_stage.get(stage.value, 0)}
-        for stage in LifecycleStage
-    ]
-    widest = max((row["count"] for row in funnel), default=0) or 1
-    for row in funnel:
-        row["percent"] = round(100 * row["count"] / widest)
-    return {
-        "contacts": sum(by_stage.values()),
-        "accounts": Account.objects.filter(LIVE).count(),
-        "mql": by_stage.get(LifecycleStage.MQL, 0),
-        "sql": by_stage.get(LifecycleStage.SQL, 0),
-        "funnel": funnel,
-    }

@@ -249,6 +249,46 @@ class FormSubmission(models.Model):
         ]
 
 
+class SubmissionEmail(models.Model):
+    """An email a submission causes, sent by the worker (pages.emails), not by the request.
+
+    Written in the submission's transaction (an outbox row): the visitor never waits for an
+    SMTP server, and a crash before or after commit loses or doubles nothing. Claimed with a
+    compare-and-set and a lease (work/claims.py); a failed send is retried with backoff.
+    """
+
+    class Kind(models.TextChoices):
+        CONFIRM = "confirm", _("Confirmation request")
+        NOTIFY = "notify", _("Notification of the owners")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        SKIPPED = "skipped", _("Skipped")
+        FAILED = "failed", _("Failed")
+
+    submission = models.ForeignKey(FormSubmission, on_delete=models.CASCADE, related_name="emails")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    base_url = models.CharField(max_length=300, blank=True)  # for the links in the email
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    due_at = models.DateTimeField()
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        indexes = [
+            # The worker's claim: emails waiting (or under an expired lease), oldest first.
+            models.Index(
+                fields=["status", "due_at"],
+                condition=models.Q(status__in=["queued", "sending"]),
+                name="pages_subemail_due",
+            ),
+        ]
+
+
 class UsedFormToken(models.Model):
     """The nonce of each form token once used: a second use of the same token is refused."""
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from tsunagari.crm.models import Contact, LifecycleTransition
@@ -84,14 +85,69 @@ class AssetRow:
     deals: int = 0
 
 
-def _asset_touches(asset: ContentAsset, since: dt.datetime) -> Q:
-    """Touches of an asset: tagged with its key (downloads, gated forms) or a matching URL."""
-    match = Q(content_asset=asset.key)
-    if asset.url_prefix:
-        match |= Q(type=Type.PAGE_VIEW, url__startswith=asset.url_prefix)
-    # Only these types carry an asset: the (type, time) index narrows the rows to read.
-    kinds = (Type.PAGE_VIEW, Type.DOWNLOAD, Type.FORM_SUBMITTED)
-    return match & Q(type__in=kinds, occurred_at__gte=since)
+# Only these types carry an asset: the (type, time) index narrows the touches to read.
+_ASSET_TYPES = (Type.PAGE_VIEW, Type.DOWNLOAD, Type.FORM_SUBMITTED)
+
+
+def _asset_report_sql(assets: list[ContentAsset], since: dt.datetime) -> tuple[str, list]:
+    """One statement for every asset: visits, new leads, influenced MQLs and deals per asset.
+
+    `a` lists the assets (id, key, URL prefix). `m` reads the period's touches once, through
+    the (type, time) index (CROSS JOIN keeps them the outer loop on SQLite), and pairs each
+    with every asset it belongs to (tagged with its key, or a page view whose URL starts with
+    its prefix, case-sensitively on both databases), grouped per asset and contact with the
+    contact's first touch of it. `tr` is each contact's latest move to MQL and to opportunity
+    in the period, from the (to_stage, time) index: a contact touched the asset before some
+    such move exactly when its latest one is after its first touch.
+    """
+
+    quote = connection.ops.quote_name
+    adapt = connection.ops.adapt_datetimefield_value
+    tp = quote(Touchpoint._meta.db_table)
+    contact = quote(Contact._meta.db_table)
+    transition = quote(LifecycleTransition._meta.db_table)
+    rows = ", ".join(
+        ["(CAST(%s AS INTEGER), CAST(%s AS VARCHAR(100)), CAST(%s AS VARCHAR(500)))"] * len(assets)
+    )
+    types = ", ".join(["%s"] * len(_ASSET_TYPES))
+    sql = f"""
+        WITH a (id, akey, prefix) AS (VALUES {rows}),
+        m AS (
+            SELECT a.id AS asset_id, t.contact_id AS contact_id, COUNT(*) AS n,
+                   MIN(t.occurred_at) AS first_at
+            FROM {tp} t CROSS JOIN a
+            WHERE t.type IN ({types}) AND t.occurred_at >= %s AND t.is_bot = %s
+              AND (
+                t.content_asset = a.akey
+                OR (t.type = %s AND a.prefix <> ''
+                    AND SUBSTR(t.url, 1, LENGTH(a.prefix)) = a.prefix)
+              )
+            GROUP BY a.id, t.contact_id
+        ),
+        tr AS (
+            SELECT contact_id,
+                   MAX(CASE WHEN to_stage = %s THEN occurred_at END) AS mql_at,
+                   MAX(CASE WHEN to_stage = %s THEN occurred_at END) AS deal_at
+            FROM {transition}
+            WHERE to_stage IN (%s, %s) AND occurred_at >= %s
+            GROUP BY contact_id
+        )
+        SELECT m.asset_id, SUM(m.n),
+               SUM(CASE WHEN c.created_at >= %s THEN 1 ELSE 0 END),
+               SUM(CASE WHEN tr.mql_at > m.first_at THEN 1 ELSE 0 END),
+               SUM(CASE WHEN tr.deal_at > m.first_at THEN 1 ELSE 0 END)
+        FROM m
+        LEFT JOIN {contact} c ON c.id = m.contact_id
+        LEFT JOIN tr ON tr.contact_id = m.contact_id
+        GROUP BY m.asset_id
+    """
+    when = adapt(since)
+    params: list = []
+    for asset in assets:
+        params += [asset.pk, asset.key, asset.url_prefix]
+    params += [*_ASSET_TYPES, when, False, Type.PAGE_VIEW]
+    params += ["mql", "opportunity", "mql", "opportunity", when, when]
+    return sql, params
 
 
 def asset_report(*, days: int = 90) -> tuple[list[AssetRow], dict[str, AssetRow]]:
@@ -101,33 +157,27 @@ def asset_report(*, days: int = 90) -> tuple[list[AssetRow], dict[str, AssetRow]
     contact created in the window whose touches include the asset. An MQL or deal is
     influenced when the contact touched the asset before becoming MQL or opportunity in the
     window (deals are counted as the move to the opportunity stage until the sales app
-    records deals).
+    records deals). Two queries whatever the number of assets: the assets, then one
+    statement over the period's touches (_asset_report_sql).
     """
     since = timezone.now() - dt.timedelta(days=days)
-    rows: list[AssetRow] = []
     totals = {
         k: AssetRow(asset=ContentAsset(kind=k, name=label))
         for k, label in ContentAsset.Kind.choices
     }
-    for asset in ContentAsset.objects.filter(is_active=True):
-        touches = Touchpoint.objects.filter(_asset_touches(asset, since), is_bot=False)
-        row = AssetRow(asset=asset, visits=touches.count())
-        contacts = touches.filter(contact__isnull=False).values("contact_id")
-        row.leads = Contact.objects.filter(pk__in=contacts, created_at__gte=since).count()
-        first_touch = touches.filter(contact_id=OuterRef("contact_id")).order_by("occurred_at")
-        for stage, attr in (("mql", "mqls"), ("opportunity", "deals")):
-            influenced = (
-                LifecycleTransition.objects.filter(
-                    to_stage=stage, occurred_at__gte=since, contact_id__in=contacts
-                )
-                .filter(occurred_at__gt=Subquery(first_touch.values("occurred_at")[:1]))
-                .values("contact_id")
-                .distinct()
-                .count()
-            )
-            setattr(row, attr, influenced)
-        rows.append(row)
-        total = totals[asset.kind]
+    assets = list(ContentAsset.objects.filter(is_active=True))
+    rows = [AssetRow(asset=asset) for asset in assets]
+    if not assets:
+        return rows, totals
+    by_id = {row.asset.pk: row for row in rows}
+    with connection.cursor() as cursor:
+        cursor.execute(*_asset_report_sql(assets, since))
+        for asset_id, visits, leads, mqls, deals in cursor.fetchall():
+            row = by_id[asset_id]
+            # SUM is a numeric (Decimal) on PostgreSQL.
+            row.visits, row.leads, row.mqls, row.deals = map(int, (visits, leads, mqls, deals))
+    for row in rows:
+        total = totals[row.asset.kind]
         total.visits += row.visits
         total.leads += row.leads
         total.mqls += row.mqls

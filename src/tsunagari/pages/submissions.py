@@ -2,11 +2,13 @@
 visitor identification, gated download link, double opt-in and owner notifications.
 
 Scoring and journeys are not run here: they read the form_submitted touchpoint from the
-stream later, like every other touch.
+stream later, like every other touch. Emails (double opt-in, owners) are outbox rows the
+worker sends: a submission never waits for an SMTP server.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -15,7 +17,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -38,12 +40,14 @@ from tsunagari.pages.models import (
     FormSubmission,
     PageVariant,
     PendingConsent,
+    SubmissionEmail,
 )
 from tsunagari.pages.protection import FormToken, Refused
 from tsunagari.pages.queries import visitor_by_uid
 from tsunagari.tracking.models import Touchpoint, Visitor
 from tsunagari.tracking.services import touchpoints_append, visitor_identify
 from tsunagari.tracking.vocabulary import Channel, Type
+from tsunagari.work.claims import claim_one, due
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +209,9 @@ def _store(form: Form, answers: _Answers, ctx: SubmitContext, token: FormToken |
     # Known values are overwritten only when this browser is already that contact's: an
     # address typed on someone else's computer fills gaps but never rewrites a profile.
     trusted = contact is None or (visitor is not None and visitor.contact_id == contact.pk)
-    contact = contact or Contact(email=email)
+    # A new contact's last activity is this submission's touch: written with the row, so the
+    # touch's append finds nothing to move (no second write of the contact and its index).
+    contact = contact or Contact(email=email, last_activity_at=now)
     account = _account_for(answers, email, contact)
     if account is not None and contact.account_id is None:
         contact.account = account
@@ -262,13 +268,18 @@ def _store(form: Form, answers: _Answers, ctx: SubmitContext, token: FormToken |
     if visitor is not None and visitor.contact_id != contact.pk:
         visitor_identify(visitor=visitor, contact=contact, how=f"form:{form.pk}")
     result = SubmitResult(submission=submission, awaiting_confirmation=bool(pending))
+    # The emails are outbox rows the worker sends (pages.emails, submission_emails_send).
     if form.asset_id and not pending:
         result.download_url = download_link(ctx.base_url, form.asset_id, contact.pk)
-    submission_id = submission.pk
-    if pending:
-        transaction.on_commit(lambda: send_confirmation(submission_id, ctx.base_url))
+    emails = [SubmissionEmail.Kind.CONFIRM] if pending else []
     if form.notify_list():
-        transaction.on_commit(lambda: notify_owners(submission_id, ctx.base_url))
+        emails.append(SubmissionEmail.Kind.NOTIFY)
+    SubmissionEmail.objects.bulk_create(
+        [
+            SubmissionEmail(submission=submission, kind=kind, base_url=ctx.base_url, due_at=now)
+            for kind in emails
+        ]
+    )
     return result
 
 
@@ -285,13 +296,11 @@ def _account_for(answers: _Answers, email: str, contact: Contact) -> Account | N
     if account is None:
         account = account_for_email_domain(email)
     if account is None and name:
-        ids = list(
-            Account.objects.filter(
-                name_key=normalize_company_name(name), deleted_at__isnull=True
-            ).values_list("pk", flat=True)[:2]
-        )
-        if len(ids) == 1:
-            account = Account.objects.get(pk=ids[0])
+        # Only an unambiguous name: two live accounts of that name are no match.
+        key = normalize_company_name(name)
+        found = list(Account.objects.filter(name_key=key, deleted_at__isnull=True)[:2])
+        if len(found) == 1:
+            account = found[0]
     has_account_answers = any(t in values and TARGETS[t].obj == "account" for t in TARGETS) or any(
         t.startswith("account.custom.") for t in values
     )
@@ -335,6 +344,7 @@ def _touch(form, contact, visitor, answers, ctx, landing_page_id, variant, now) 
     touches = [
         Touchpoint(
             contact=contact,
+            account_id=contact.account_id,  # known: the stream need not look it up
             visitor=visitor,
             type=Type.FORM_SUBMITTED,
             channel=Channel.FORM,
@@ -405,7 +415,10 @@ def confirm_read(token: str) -> FormSubmission | None:
 
 
 def send_confirmation(submission_id: int, base_url: str) -> bool:
-    """The double opt-in email; at most a few per address in a short time (no mail bombs)."""
+    """The double opt-in email; at most a few per address in a short time (no mail bombs).
+
+    False when not sent on purpose (no address, too many); OSError when SMTP failed.
+    """
     submission = FormSubmission.objects.select_related("form", "contact").get(pk=submission_id)
     email = submission.contact.email if submission.contact else None
     if not email or not protection.confirm_limiter.allow(email):
@@ -417,11 +430,7 @@ def send_confirmation(submission_id: int, base_url: str) -> bool:
         "opening this link within 7 days:\n\n%(link)s\n\nIf you did not fill in our form, "
         "ignore this email: nothing will be sent to you."
     ) % {"link": link}
-    try:
-        send_mail(" ".join(subject.split()), body, None, [email])
-    except OSError:
-        log.exception("confirmation email for submission %s failed", submission_id)
-        return False
+    send_mail(" ".join(subject.split()), body, None, [email])
     return True
 
 
@@ -458,13 +467,57 @@ def consent_confirm(*, submission: FormSubmission, ip: str = "") -> int:
 
 
 def notify_owners(submission_id: int, base_url: str) -> None:
+    """The owners' email about one submission; OSError when SMTP failed."""
     submission = FormSubmission.objects.select_related("form", "contact").get(pk=submission_id)
     form = submission.form
     lines = [f"{k}: {v}" for k, v in submission.data.items()]
     link = f"{base_url}/contacts/{submission.contact_id}/" if submission.contact_id else ""
     subject = _("New submission: %(form)s") % {"form": form.name}
     body = "\n".join([*lines, "", link]).strip()
-    try:
-        send_mail(" ".join(subject.split()), body, None, form.notify_list())
-    except OSError:
-        log.exception("owner notification for submission %s failed", submission_id)
+    send_mail(" ".join(subject.split()), body, None, form.notify_list())
+
+
+EMAIL_BATCH = 50
+EMAIL_LEASE = dt.timedelta(minutes=5)
+EMAIL_MAX_ATTEMPTS = 5
+
+
+def submission_emails_send() -> int:
+    """Work kind `pages.emails`: send a batch of due submission emails; how many were handled.
+
+    A failed send waits 2, 4, 8… minutes and is retried, up to EMAIL_MAX_ATTEMPTS times.
+    """
+    now = timezone.now()
+    Status = SubmissionEmail.Status
+    ready = due(Status.QUEUED, Status.SENDING) & Q(due_at__lte=now)
+    ids = SubmissionEmail.objects.filter(ready).order_by("due_at").values_list("pk", flat=True)
+    batch = [
+        pk
+        for pk in ids[:EMAIL_BATCH]
+        if claim_one(
+            SubmissionEmail, pk=pk, ready=ready, running_status=Status.SENDING, lease=EMAIL_LEASE
+        )
+    ]
+    for email in SubmissionEmail.objects.filter(pk__in=batch):
+        try:
+            if email.kind == SubmissionEmail.Kind.CONFIRM:
+                sent = send_confirmation(email.submission_id, email.base_url)
+            else:
+                notify_owners(email.submission_id, email.base_url)
+                sent = True
+        except OSError as exc:
+            failed = email.attempts >= EMAIL_MAX_ATTEMPTS
+            SubmissionEmail.objects.filter(pk=email.pk).update(
+                status=Status.FAILED if failed else Status.QUEUED,
+                due_at=now + dt.timedelta(minutes=2**email.attempts),
+                last_error=str(exc)[:500],
+                lease_until=None,
+            )
+            log.warning("%s email for submission %s failed: %s", email.kind, email.pk, exc)
+            continue
+        SubmissionEmail.objects.filter(pk=email.pk).update(
+            status=Status.SENT if sent else Status.SKIPPED,
+            sent_at=timezone.now() if sent else None,
+            lease_until=None,
+        )
+    return len(batch)
