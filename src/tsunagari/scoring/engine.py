@@ -13,6 +13,9 @@ rows expire.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -74,21 +77,26 @@ def chunks(points: int, decay: str, days: int | None) -> list[Chunk]:
 
 def rule_touches(rule: BehaviourRule) -> QuerySet[Touchpoint]:
     """The touchpoints a rule matches, whenever they happened (scoring adds the id range)."""
-    qs = Touchpoint.objects.filter(contact__isnull=False, is_bot=False)
+    return Touchpoint.objects.filter(rule_q(rule))
+
+
+def rule_q(rule: BehaviourRule) -> Q:
+    """What a touchpoint must be to score by `rule` (conditions on the touchpoint row only)."""
+    q = Q(contact__isnull=False, is_bot=False)
     if rule.touch_type:
-        qs = qs.filter(type=rule.touch_type)
+        q &= Q(type=rule.touch_type)
     if rule.url_pattern:
-        qs = qs.filter(_url_q(rule.url_pattern, rule.url_match))
+        q &= _url_q(rule.url_pattern, rule.url_match)
     if rule.content_asset:
-        qs = qs.filter(content_asset=rule.content_asset)
+        q &= Q(content_asset=rule.content_asset)
     if rule.conditions:
-        qs = qs.filter(to_q(from_stored(rule.conditions, target="touch"), target="touch"))
+        q &= to_q(from_stored(rule.conditions, target="touch"), target="touch")
     if rule.effective_from:
-        qs = qs.filter(occurred_at__gte=rule.effective_from)
+        q &= Q(occurred_at__gte=rule.effective_from)
     if rule.effective_until:
-        qs = qs.filter(occurred_at__lt=rule.effective_until)
+        q &= Q(occurred_at__lt=rule.effective_until)
     # Opens and clicks by mail scanners and privacy proxies are not a person's interest.
-    return qs.filter(Q(properties__machine__isnull=True) | Q(properties__machine=False))
+    return q & (Q(properties__machine__isnull=True) | Q(properties__machine=False))
 
 
 def _url_q(pattern: str, kind: str) -> Q:
@@ -289,7 +297,20 @@ def _touch_query(rule, after_id, upto_id, contact_ids, since, until) -> QuerySet
 def _statement(
     rule, after_id, upto_id, contact_ids, since, until, into, on_conflict
 ) -> tuple[str, list]:
-    """One INSERT … SELECT writing every row of the rule: each scored touch × decay step.
+    """One INSERT … SELECT writing every row of the rule: each scored touch × decay step."""
+    sql, params = _select(rule, after_id, upto_id, contact_ids, since, until)
+    statement = f"{_insert_into(into)} {sql}"
+    if on_conflict:
+        statement += " ON CONFLICT DO NOTHING"
+    return statement, params
+
+
+def _insert_into(model) -> str:
+    return f"INSERT INTO {_quote(model._meta.db_table)} ({_column_list(model, LEDGER_COLUMNS)})"
+
+
+def _select(rule, after_id, upto_id, contact_ids, since, until) -> tuple[str, list]:
+    """The SELECT of a rule's ledger rows (LEDGER_COLUMNS): each scored touch × decay step.
 
     The decay steps are a small constant table joined to the scored touches, so the
     touchpoints are read once per rule whatever the decay.
@@ -316,14 +337,45 @@ def _statement(
             )
             + ") AS st"
         )
-    statement = (
-        f"INSERT INTO {_quote(into._meta.db_table)} ({_column_list(into, LEDGER_COLUMNS)}) "
+    # "WHERE 1 = 1" keeps SQLite's parser from reading ON CONFLICT as part of a join.
+    select = (
         f"SELECT src.s_contact, {int(rule.pk)}, src.s_touch, '{kind}', {values}, src.s_period "
         f"FROM ({sql}) AS src{steps} WHERE 1 = 1"
     )
-    if on_conflict:
-        statement += " ON CONFLICT DO NOTHING"
-    return statement, list(params)
+    return select, list(params)
+
+
+def _write_all_rules(rules: Sequence[BehaviourRule], position: int) -> int:
+    """Write every rule's rows into the (empty) ledger; rows written.
+
+    On PostgreSQL one statement reads the touchpoints once: the touches any rule matches, with
+    the columns the rules read, are taken into a CTE named like the touchpoint table, which
+    each rule's query (the same SQL as live scoring) then reads instead of the table. SQLite
+    has no such shadowing: one statement per rule.
+    """
+    if not rules:
+        return 0
+    if connection.vendor != "postgresql":
+        return sum(score_rule(rule, upto_id=position, on_conflict=False) for rule in rules)
+    selects = [_select(rule, 0, position, None, None, None) for rule in rules]
+    table = Touchpoint._meta.db_table
+    read = re.compile(re.escape(_quote(table)) + r'\."(\w+)"')
+    columns = {"id"} | {c for sql, _ in selects for c in read.findall(sql)}
+    candidates = Touchpoint.objects.filter(pk__lte=position).filter(
+        functools.reduce(operator.or_, (rule_q(rule) for rule in rules))
+    )
+    attnames = {f.column: f.attname for f in Touchpoint._meta.concrete_fields}
+    body, body_params = (
+        candidates.order_by()
+        .values(*(attnames[c] for c in sorted(columns)))
+        .query.sql_with_params()
+    )
+    statement = (
+        f"WITH {_quote(table)} AS MATERIALIZED ({body}) {_insert_into(LedgerEntry)} "
+        + " UNION ALL ".join(sql for sql, _ in selects)
+    )
+    params = [*body_params, *(p for _, ps in selects for p in ps)]
+    return _execute(statement, params)
 
 
 def live(now: dt.datetime) -> Q:
@@ -512,7 +564,7 @@ def _rebuild_all(position: int) -> int:
             cursor.execute(f"DROP INDEX {_quote(index.name)}")
         for constraint in constraints:
             cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {_quote(constraint.name)}")
-    written = sum(score_rule(rule, upto_id=position, on_conflict=False) for rule in active_rules())
+    written = _write_all_rules(active_rules(), position)
     with connection.cursor() as cursor:
         for constraint in constraints:
             cursor.execute(str(constraint.create_sql(LedgerEntry, editor)))
