@@ -191,8 +191,8 @@ def _plus_days(column: str, days: str) -> str:
     return f"({column} + {days} * INTERVAL '1 day')"
 
 
-# Live scoring runs the same statements for every batch with another id range: they are
-# built once per rule (as it is now) with these stand-ins for the bounds, which are replaced in
+# Live scoring runs the same statement for every batch with another id range: it is built
+# once per rule set (as it is now) with these stand-ins for the bounds, which are replaced in
 # the parameters at each run. Building a query costs more than running it on a batch.
 _AFTER, _UPTO = 9_000_000_000_000_000_001, 9_000_000_000_000_000_002
 _compiled: dict[tuple, tuple[str, list]] = {}
@@ -236,14 +236,32 @@ def score_rule(
         return _execute(
             *_statement(rule, after_id, upto_id, contact_ids, since, until, into, on_conflict)
         )
-    key = _rule_key(rule)
+    return len(_score_range([rule], after_id, upto_id))
+
+
+def _score_range(rules: Sequence[BehaviourRule], after_id: int, upto_id: int) -> list[int]:
+    """Live scoring of the stream range (after_id, upto_id] by these rules, in one statement.
+
+    Returns the contacts of the rows written (one per row). Each rule's cap counts its own
+    earlier rows only, so the rules' SELECTs are independent and go in one INSERT.
+    """
+    if not rules:
+        return []
+    key = tuple(_rule_key(rule) for rule in rules)
     if key not in _compiled:
         if len(_compiled) > 500:
             _compiled.clear()
-        _compiled[key] = _statement(rule, _AFTER, _UPTO, None, None, None, LedgerEntry, True)
+        selects = [_select(rule, _AFTER, _UPTO, None, None, None) for rule in rules]
+        _compiled[key] = (
+            f"{_insert_into(LedgerEntry)} {' UNION ALL '.join(sql for sql, _ in selects)} "
+            f"ON CONFLICT DO NOTHING RETURNING {_quote('contact_id')}",
+            [p for _, params in selects for p in params],
+        )
     sql, params = _compiled[key]
     bounds = {_AFTER: after_id, _UPTO: upto_id}
-    return _execute(sql, [bounds.get(p, p) if isinstance(p, int) else p for p in params])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [bounds.get(p, p) if isinstance(p, int) else p for p in params])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _touch_query(rule, after_id, upto_id, contact_ids, since, until) -> QuerySet:
@@ -403,12 +421,14 @@ def refresh_behaviour(*, contact_ids: Iterable[int] | None = None, now=None) -> 
             # through the contacts' primary key, so the cost follows the batch, not the table.
             contacts = _quote(Contact._meta.db_table)
             marks = ", ".join(["%s"] * len(ids))
+            # The sum is a subquery per contact (the ledger's contact index), not a join the
+            # planner could turn into a scan of every live row of the ledger.
             cursor.execute(
                 f"INSERT INTO {scores} (contact_id, behaviour, fit, grade, updated_at) "
-                f"SELECT c.id, COALESCE(SUM(l.points), 0), 0, '', %s FROM {contacts} c "
-                f"LEFT JOIN {table} l ON l.contact_id = c.id "
-                "AND (l.expires_at IS NULL OR l.expires_at > %s) "
-                f"WHERE c.id IN ({marks}) GROUP BY c.id {upsert}",
+                "SELECT c.id, COALESCE((SELECT SUM(CASE WHEN l.expires_at IS NULL "
+                f"OR l.expires_at > %s THEN l.points ELSE 0 END) FROM {table} l "
+                "WHERE l.contact_id = c.id), 0), "
+                f"0, '', %s FROM {contacts} c WHERE c.id IN ({marks}) {upsert}",
                 [stamp, stamp, *ids],
             )
             return
@@ -434,15 +454,17 @@ def active_rules(types: set[str] | None = None) -> list[BehaviourRule]:
     return [r for r in rules if not r.touch_type or r.touch_type in types]
 
 
-def score_batch(batch: Sequence[Touchpoint], *, now=None) -> set[int]:
-    """Score a batch of the stream (consecutive ids); the contacts whose score may have changed."""
+def score_batch(batch: Sequence, *, now=None) -> set[int]:
+    """Score a batch of the stream (consecutive ids); the contacts whose score may have changed.
+
+    `batch` holds the touches in id order (models or rows with pk and type). Only contacts
+    that earned ledger rows are refreshed: a touch no rule scores changes nothing.
+    """
     if not batch:
         return set()
     after_id, upto_id = batch[0].pk - 1, batch[-1].pk
     types = {t.type for t in batch}
-    for rule in active_rules(types):
-        score_rule(rule, after_id=after_id, upto_id=upto_id)
-    contacts = {t.contact_id for t in batch if t.contact_id}
+    contacts = set(_score_range(active_rules(types), after_id, upto_id))
     refresh_behaviour(contact_ids=contacts, now=now)
     return contacts
 
@@ -570,6 +592,9 @@ def _rebuild_all(position: int) -> int:
             cursor.execute(str(constraint.create_sql(LedgerEntry, editor)))
         for index in indexes:
             cursor.execute(str(index.create_sql(LedgerEntry, editor)))
+        if connection.vendor == "postgresql":
+            # Statistics of the new contents, so that the next batches' plans fit them.
+            cursor.execute(f"ANALYZE {table}")
     return written
 
 
