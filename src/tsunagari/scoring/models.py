@@ -21,8 +21,15 @@ class ContactScore(models.Model):
     behaviour 0, fit 0 and no grade.
     """
 
+    # No database constraint: a full recompute writes a row for every scored contact at once,
+    # and a per-row check at commit cost more than the rows; the row goes with its contact
+    # through Django's cascade.
     contact = models.OneToOneField(
-        Contact, primary_key=True, on_delete=models.CASCADE, related_name="score"
+        Contact,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="score",
+        db_constraint=False,
     )
     behaviour = models.IntegerField(_("behaviour score"), default=0)
     fit = models.IntegerField(_("fit score"), default=0)
