@@ -593,6 +593,11 @@ def _rebuild_all(position: int) -> int:
             cursor.execute(str(constraint.create_sql(LedgerEntry, editor)))
         for index in indexes:
             cursor.execute(str(index.create_sql(LedgerEntry, editor)))
+        if connection.vendor == "postgresql":
+            # Statistics of the new contents: without them the planner takes a contact's rows
+            # for thousands, prices the next batches' statements high and compiles them (JIT)
+            # for longer than they run.
+            cursor.execute(f"ANALYZE {table}")
     return written
 
 
