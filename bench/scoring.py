@@ -4,12 +4,13 @@ On a throw-away copy of the generated data set, six behaviour rules like a marke
 them (a capped pricing page, a demo page, whitepaper downloads, forms that expire, seminar
 attendance, email clicks that halve every 30 days) score every contact:
 
-- recompute: the worker's full recompute (delete, INSERT … SELECT per rule and decay step,
-  the scores' upsert), against the baseline — one hand-written SQL statement computing the
-  same per-contact sums straight from the touchpoints into a table;
+- recompute: the worker's full recompute (ledger emptied, every rule's rows and decay steps
+  written by INSERT … SELECT, indexes built again, the scores' upsert), against the
+  baseline — one hand-written SQL statement computing the same per-contact sums straight
+  from the touchpoints into a table;
 - incremental: 100,000 new touchpoints appended to the stream and read by the scoring
-  consumer in its batches of 1,000 (ledger rows, cap counts, score refresh of the batch's
-  contacts), against the same hand-written sum over those touchpoints alone.
+  consumer in its batches of 1,000 (ledger rows, cap counts, score refresh of the contacts
+  that earned points), against the same hand-written sum over those touchpoints alone.
 
 The baseline's sums are checked against the scores written, so both measure the same work.
 """

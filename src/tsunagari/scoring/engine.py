@@ -13,26 +13,25 @@ rows expire.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import (
-    BigIntegerField,
     Count,
     DateTimeField,
-    ExpressionWrapper,
     F,
-    IntegerField,
     OuterRef,
     Q,
     QuerySet,
-    SmallIntegerField,
     Subquery,
     Value,
 )
 from django.db.models.expressions import Window
-from django.db.models.functions import Cast, Coalesce, RowNumber, Trunc
+from django.db.models.functions import Coalesce, RowNumber, Trunc
 from django.utils import timezone
 
 from tsunagari.crm.models import Contact
@@ -78,21 +77,26 @@ def chunks(points: int, decay: str, days: int | None) -> list[Chunk]:
 
 def rule_touches(rule: BehaviourRule) -> QuerySet[Touchpoint]:
     """The touchpoints a rule matches, whenever they happened (scoring adds the id range)."""
-    qs = Touchpoint.objects.filter(contact__isnull=False, is_bot=False)
+    return Touchpoint.objects.filter(rule_q(rule))
+
+
+def rule_q(rule: BehaviourRule) -> Q:
+    """What a touchpoint must be to score by `rule` (conditions on the touchpoint row only)."""
+    q = Q(contact__isnull=False, is_bot=False)
     if rule.touch_type:
-        qs = qs.filter(type=rule.touch_type)
+        q &= Q(type=rule.touch_type)
     if rule.url_pattern:
-        qs = qs.filter(_url_q(rule.url_pattern, rule.url_match))
+        q &= _url_q(rule.url_pattern, rule.url_match)
     if rule.content_asset:
-        qs = qs.filter(content_asset=rule.content_asset)
+        q &= Q(content_asset=rule.content_asset)
     if rule.conditions:
-        qs = qs.filter(to_q(from_stored(rule.conditions, target="touch"), target="touch"))
+        q &= to_q(from_stored(rule.conditions, target="touch"), target="touch")
     if rule.effective_from:
-        qs = qs.filter(occurred_at__gte=rule.effective_from)
+        q &= Q(occurred_at__gte=rule.effective_from)
     if rule.effective_until:
-        qs = qs.filter(occurred_at__lt=rule.effective_until)
+        q &= Q(occurred_at__lt=rule.effective_until)
     # Opens and clicks by mail scanners and privacy proxies are not a person's interest.
-    return qs.filter(Q(properties__machine__isnull=True) | Q(properties__machine=False))
+    return q & (Q(properties__machine__isnull=True) | Q(properties__machine=False))
 
 
 def _url_q(pattern: str, kind: str) -> Q:
@@ -123,23 +127,25 @@ def _quote(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def _insert_sql(model, columns: Sequence[str], qs: QuerySet) -> tuple[str, list]:
-    """INSERT INTO model (columns) <qs's SELECT> ON CONFLICT DO NOTHING, and its parameters."""
-    sql, params = qs.query.sql_with_params()
-    table = _quote(model._meta.db_table)
-    names = ", ".join(_quote(model._meta.get_field(c).column) for c in columns)
-    # "WHERE true" keeps SQLite's parser from reading ON CONFLICT as part of a join.
-    statement = (
-        f"INSERT INTO {table} ({names}) SELECT * FROM ({sql}) AS src WHERE 1 = 1 "
-        "ON CONFLICT DO NOTHING"
-    )
-    return statement, list(params)
-
-
 def _execute(statement: str, params: Sequence) -> int:
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         return max(cursor.rowcount, 0)
+
+
+def _insert_sql(model, columns: Sequence[str], qs: QuerySet) -> tuple[str, list]:
+    """INSERT INTO model (columns) <qs's SELECT> ON CONFLICT DO NOTHING, and its parameters."""
+    sql, params = qs.query.sql_with_params()
+    # "WHERE 1 = 1" keeps SQLite's parser from reading ON CONFLICT as part of a join.
+    statement = (
+        f"INSERT INTO {_quote(model._meta.db_table)} ({_column_list(model, columns)}) "
+        f"SELECT * FROM ({sql}) AS src WHERE 1 = 1 ON CONFLICT DO NOTHING"
+    )
+    return statement, list(params)
+
+
+def _column_list(model, columns: Sequence[str]) -> str:
+    return ", ".join(_quote(model._meta.get_field(c).column) for c in columns)
 
 
 def _insert_select(model, columns: Sequence[str], qs: QuerySet) -> int:
@@ -169,20 +175,27 @@ LEDGER_SELECT = (
     "s_expires",
     "s_period",
 )
+# What the SELECT of a rule's scored touches gives (step 0, caps applied).
+TOUCH_SELECT = ("s_contact", "s_touch", "s_occurred", "s_period")
 
 
-def _expiry(after: dt.timedelta | None):
-    if after is None:
-        # Typed, so PostgreSQL inserts the NULL of the SELECT into a timestamp column.
-        return Cast(Value(None), output_field=DateTimeField())
-    return ExpressionWrapper(F("occurred_at") + Value(after), output_field=DateTimeField())
+def _plus_days(column: str, days: str) -> str:
+    """SQL for the timestamp `column` + `days` whole days, as Django would store it.
+
+    SQLite keeps datetimes as text: the date part moves and the time part stays as written
+    (no rounding of microseconds, unlike SQLite's datetime()); on PostgreSQL (sessions in UTC)
+    it is interval arithmetic.
+    """
+    if connection.vendor == "sqlite":
+        return f"(date(substr({column}, 1, 10), '+' || {days} || ' days') || substr({column}, 11))"
+    return f"({column} + {days} * INTERVAL '1 day')"
 
 
-# Live scoring runs the same statements for every batch with another id range: they are
-# built once per rule (as it is now) with these stand-ins for the bounds, which are replaced in
+# Live scoring runs the same statement for every batch with another id range: it is built
+# once per rule set (as it is now) with these stand-ins for the bounds, which are replaced in
 # the parameters at each run. Building a query costs more than running it on a batch.
 _AFTER, _UPTO = 9_000_000_000_000_000_001, 9_000_000_000_000_000_002
-_compiled: dict[tuple, list[tuple[str, list]]] = {}
+_compiled: dict[tuple, tuple[str, list]] = {}
 
 
 def _rule_key(rule: BehaviourRule) -> tuple:
@@ -202,11 +215,13 @@ def score_rule(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     into=LedgerEntry,
+    on_conflict: bool = True,
 ) -> int:
     """Write the ledger rows `rule` earns from touches with after_id < id ≤ upto_id.
 
     Touches before `after_id` are assumed scored already: a cap counts their rows. A back-test
-    writes into its scratch table (`into`) the touches that happened in [since, until].
+    writes into its scratch table (`into`) the touches that happened in [since, until]. A full
+    rebuild into an empty ledger passes on_conflict=False (nothing can conflict).
     """
     batch = (
         after_id > 0
@@ -215,25 +230,46 @@ def score_rule(
         and since is None
         and until is None
         and into is LedgerEntry
+        and on_conflict
     )
     if not batch:
-        statements = _statements(rule, after_id, upto_id, contact_ids, since, until, into)
-        return sum(_execute(sql, params) for sql, params in statements)
-    key = _rule_key(rule)
+        return _execute(
+            *_statement(rule, after_id, upto_id, contact_ids, since, until, into, on_conflict)
+        )
+    return len(_score_range([rule], after_id, upto_id))
+
+
+def _score_range(rules: Sequence[BehaviourRule], after_id: int, upto_id: int) -> list[int]:
+    """Live scoring of the stream range (after_id, upto_id] by these rules, in one statement.
+
+    Returns the contacts of the rows written (one per row). Each rule's cap counts its own
+    earlier rows only, so the rules' SELECTs are independent and go in one INSERT.
+    """
+    if not rules:
+        return []
+    key = tuple(_rule_key(rule) for rule in rules)
     if key not in _compiled:
         if len(_compiled) > 500:
             _compiled.clear()
-        _compiled[key] = _statements(rule, _AFTER, _UPTO, None, None, None, LedgerEntry)
+        selects = [_select(rule, _AFTER, _UPTO, None, None, None) for rule in rules]
+        _compiled[key] = (
+            f"{_insert_into(LedgerEntry)} {' UNION ALL '.join(sql for sql, _ in selects)} "
+            f"ON CONFLICT DO NOTHING RETURNING {_quote('contact_id')}",
+            [p for _, params in selects for p in params],
+        )
+    sql, params = _compiled[key]
     bounds = {_AFTER: after_id, _UPTO: upto_id}
-    return sum(
-        _execute(sql, [bounds.get(p, p) if isinstance(p, int) else p for p in params])
-        for sql, params in _compiled[key]
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [bounds.get(p, p) if isinstance(p, int) else p for p in params])
+        return [row[0] for row in cursor.fetchall()]
 
 
-def _statements(rule, after_id, upto_id, contact_ids, since, until, into) -> list[tuple]:
-    """The INSERT … SELECT statements of a rule: step 0 (with the cap), then decay steps."""
-    parts = chunks(rule.points, rule.decay, rule.decay_days)
+def _touch_query(rule, after_id, upto_id, contact_ids, since, until) -> QuerySet:
+    """The SELECT (TOUCH_SELECT) of the touches that score step 0 of `rule`, caps applied.
+
+    A cap counts matching touches per contact and period in stream (id) order; with
+    after_id > 0, the rows this rule already wrote in the ledger for the period count first.
+    """
     touches = rule_touches(rule).filter(pk__gt=after_id)
     if since is not None:
         touches = touches.filter(occurred_at__gte=since)
@@ -243,18 +279,10 @@ def _statements(rule, after_id, upto_id, contact_ids, since, until, into) -> lis
         touches = touches.filter(pk__lte=upto_id)
     if contact_ids is not None:
         touches = touches.filter(contact_id__in=contact_ids)
-    first = parts[0]
     qs = touches.annotate(
         s_contact=F("contact_id"),
-        # Constants of distinct types: Django folds identical expressions of a query that
-        # filters on a window function into one column (rule 10 with 10 points would collide).
-        s_rule=Value(rule.pk, output_field=BigIntegerField()),
         s_touch=F("id"),
-        s_kind=Value(LedgerEntry.Kind.TOUCH),
-        s_step=Value(0, output_field=SmallIntegerField()),
-        s_points=Value(first.points, output_field=IntegerField()),
         s_occurred=F("occurred_at"),
-        s_expires=_expiry(first.expires_after),
         s_period=_period(rule),
     )
     if rule.cap_count is not None:
@@ -281,33 +309,91 @@ def _statements(rule, after_id, upto_id, contact_ids, since, until, into) -> lis
             qs = qs.annotate(s_used=F("s_rank") + F("s_before")).filter(s_used__lte=rule.cap_count)
         else:
             qs = qs.filter(s_rank__lte=rule.cap_count)
-    qs = qs.order_by().values_list(*LEDGER_SELECT)
-    statements = [_insert_sql(into, LEDGER_COLUMNS, qs)]
-    for part in parts[1:]:
-        # Later decay steps follow the step-0 rows just written (the cap already applied).
-        base = into.objects.filter(rule=rule, step=0, kind=LedgerEntry.Kind.TOUCH)
-        base = base.filter(touchpoint_id__gt=after_id)
-        if upto_id is not None:
-            base = base.filter(touchpoint_id__lte=upto_id)
-        if contact_ids is not None:
-            base = base.filter(contact_id__in=contact_ids)
-        step_qs = (
-            base.annotate(
-                s_contact=F("contact_id"),
-                s_rule=F("rule_id"),
-                s_touch=F("touchpoint_id"),
-                s_kind=F("kind"),
-                s_step=Value(part.step, output_field=IntegerField()),
-                s_points=Value(part.points, output_field=IntegerField()),
-                s_occurred=F("occurred_at"),
-                s_expires=_expiry(part.expires_after),
-                s_period=F("period_start"),
-            )
-            .order_by()
-            .values_list(*LEDGER_SELECT)
+    return qs.order_by().values_list(*TOUCH_SELECT)
+
+
+def _statement(
+    rule, after_id, upto_id, contact_ids, since, until, into, on_conflict
+) -> tuple[str, list]:
+    """One INSERT … SELECT writing every row of the rule: each scored touch × decay step."""
+    sql, params = _select(rule, after_id, upto_id, contact_ids, since, until)
+    statement = f"{_insert_into(into)} {sql}"
+    if on_conflict:
+        statement += " ON CONFLICT DO NOTHING"
+    return statement, params
+
+
+def _insert_into(model) -> str:
+    return f"INSERT INTO {_quote(model._meta.db_table)} ({_column_list(model, LEDGER_COLUMNS)})"
+
+
+def _select(rule, after_id, upto_id, contact_ids, since, until) -> tuple[str, list]:
+    """The SELECT of a rule's ledger rows (LEDGER_COLUMNS): each scored touch × decay step.
+
+    The decay steps are a small constant table joined to the scored touches, so the
+    touchpoints are read once per rule whatever the decay.
+    """
+    sql, params = _touch_query(
+        rule, after_id, upto_id, contact_ids, since, until
+    ).query.sql_with_params()
+    parts = chunks(rule.points, rule.decay, rule.decay_days)
+    kind = LedgerEntry.Kind.TOUCH.value
+    if len(parts) == 1 and parts[0].expires_after is None:
+        typed_null = (
+            "NULL" if connection.vendor == "sqlite" else "CAST(NULL AS timestamp with time zone)"
         )
-        statements.append(_insert_sql(into, LEDGER_COLUMNS, step_qs))
-    return statements
+        values = f"0, {int(parts[0].points)}, src.s_occurred, {typed_null}"
+        steps = ""
+    else:
+        values = f"st.step, st.points, src.s_occurred, {_plus_days('src.s_occurred', 'st.days')}"
+        steps = (
+            " CROSS JOIN ("
+            + " UNION ALL ".join(
+                f"SELECT {int(p.step)} AS step, {int(p.points)} AS points, "
+                f"{int(p.expires_after.days)} AS days"
+                for p in parts
+            )
+            + ") AS st"
+        )
+    # "WHERE 1 = 1" keeps SQLite's parser from reading ON CONFLICT as part of a join.
+    select = (
+        f"SELECT src.s_contact, {int(rule.pk)}, src.s_touch, '{kind}', {values}, src.s_period "
+        f"FROM ({sql}) AS src{steps} WHERE 1 = 1"
+    )
+    return select, list(params)
+
+
+def _write_all_rules(rules: Sequence[BehaviourRule], position: int) -> int:
+    """Write every rule's rows into the (empty) ledger; rows written.
+
+    On PostgreSQL one statement reads the touchpoints once: the touches any rule matches, with
+    the columns the rules read, are taken into a CTE named like the touchpoint table, which
+    each rule's query (the same SQL as live scoring) then reads instead of the table. SQLite
+    has no such shadowing: one statement per rule.
+    """
+    if not rules:
+        return 0
+    if connection.vendor != "postgresql":
+        return sum(score_rule(rule, upto_id=position, on_conflict=False) for rule in rules)
+    selects = [_select(rule, 0, position, None, None, None) for rule in rules]
+    table = Touchpoint._meta.db_table
+    read = re.compile(re.escape(_quote(table)) + r'\."(\w+)"')
+    columns = {"id"} | {c for sql, _ in selects for c in read.findall(sql)}
+    candidates = Touchpoint.objects.filter(pk__lte=position).filter(
+        functools.reduce(operator.or_, (rule_q(rule) for rule in rules))
+    )
+    attnames = {f.column: f.attname for f in Touchpoint._meta.concrete_fields}
+    body, body_params = (
+        candidates.order_by()
+        .values(*(attnames[c] for c in sorted(columns)))
+        .query.sql_with_params()
+    )
+    statement = (
+        f"WITH {_quote(table)} AS MATERIALIZED ({body}) {_insert_into(LedgerEntry)} "
+        + " UNION ALL ".join(sql for sql, _ in selects)
+    )
+    params = [*body_params, *(p for _, ps in selects for p in ps)]
+    return _execute(statement, params)
 
 
 def live(now: dt.datetime) -> Q:
@@ -323,9 +409,11 @@ def refresh_behaviour(*, contact_ids: Iterable[int] | None = None, now=None) -> 
     table = _quote(LedgerEntry._meta.db_table)
     scores = _quote(ContactScore._meta.db_table)
     stamp = connection.ops.adapt_datetimefield_value(now)
+    # A score that did not change keeps its row as it is (and its updated_at, which segments
+    # read to find the scores that changed).
     upsert = (
         "ON CONFLICT (contact_id) DO UPDATE SET behaviour = excluded.behaviour, "
-        "updated_at = excluded.updated_at"
+        f"updated_at = excluded.updated_at WHERE {scores}.behaviour <> excluded.behaviour"
     )
     with connection.cursor() as cursor:
         if ids is not None:
@@ -333,12 +421,14 @@ def refresh_behaviour(*, contact_ids: Iterable[int] | None = None, now=None) -> 
             # through the contacts' primary key, so the cost follows the batch, not the table.
             contacts = _quote(Contact._meta.db_table)
             marks = ", ".join(["%s"] * len(ids))
+            # The sum is a subquery per contact (the ledger's contact index), not a join the
+            # planner could turn into a scan of every live row of the ledger.
             cursor.execute(
                 f"INSERT INTO {scores} (contact_id, behaviour, fit, grade, updated_at) "
-                f"SELECT c.id, COALESCE(SUM(l.points), 0), 0, '', %s FROM {contacts} c "
-                f"LEFT JOIN {table} l ON l.contact_id = c.id "
-                "AND (l.expires_at IS NULL OR l.expires_at > %s) "
-                f"WHERE c.id IN ({marks}) GROUP BY c.id {upsert}",
+                "SELECT c.id, COALESCE((SELECT SUM(CASE WHEN l.expires_at IS NULL "
+                f"OR l.expires_at > %s THEN l.points ELSE 0 END) FROM {table} l "
+                "WHERE l.contact_id = c.id), 0), "
+                f"0, '', %s FROM {contacts} c WHERE c.id IN ({marks}) {upsert}",
                 [stamp, stamp, *ids],
             )
             return
@@ -364,15 +454,17 @@ def active_rules(types: set[str] | None = None) -> list[BehaviourRule]:
     return [r for r in rules if not r.touch_type or r.touch_type in types]
 
 
-def score_batch(batch: Sequence[Touchpoint], *, now=None) -> set[int]:
-    """Score a batch of the stream (consecutive ids); the contacts whose score may have changed."""
+def score_batch(batch: Sequence, *, now=None) -> set[int]:
+    """Score a batch of the stream (consecutive ids); the contacts whose score may have changed.
+
+    `batch` holds the touches in id order (models or rows with pk and type). Only contacts
+    that earned ledger rows are refreshed: a touch no rule scores changes nothing.
+    """
     if not batch:
         return set()
     after_id, upto_id = batch[0].pk - 1, batch[-1].pk
     types = {t.type for t in batch}
-    for rule in active_rules(types):
-        score_rule(rule, after_id=after_id, upto_id=upto_id)
-    contacts = {t.contact_id for t in batch if t.contact_id}
+    contacts = set(_score_range(active_rules(types), after_id, upto_id))
     refresh_behaviour(contact_ids=contacts, now=now)
     return contacts
 
@@ -443,6 +535,11 @@ def recompute(
     position = lock_scoring_cursor()
     if upto_id is not None:  # the consumer, mid-batch: its cursor moves to upto_id on commit
         position = max(position, upto_id)
+    if rule_ids is None and contact_ids is None:
+        written = _rebuild_all(position)
+        written += rederive_resets()
+        refresh_behaviour(now=now)
+        return written
     doomed = LedgerEntry.objects.all()
     if rule_ids is not None:
         rule_ids = list(rule_ids)
@@ -459,6 +556,48 @@ def recompute(
         written += score_rule(rule, upto_id=position, contact_ids=contact_ids)
     written += rederive_resets(rule_ids=rule_ids, contact_ids=contact_ids)
     refresh_behaviour(contact_ids=contact_ids, now=now)
+    return written
+
+
+def _rebuild_all(position: int) -> int:
+    """Empty the ledger and write it again from the touchpoints; rows written.
+
+    The secondary indexes and the once-per-touch constraint are dropped first and built again
+    at the end: sorting millions of rows into an index once is several times cheaper than
+    inserting them one by one, and an empty ledger cannot conflict. All of it is in the
+    caller's transaction (both databases have transactional DDL): a crash leaves the old
+    ledger and its indexes as they were. On PostgreSQL the ledger is locked for the duration,
+    so score explanations wait for the rebuild to commit.
+    """
+    table = _quote(LedgerEntry._meta.db_table)
+    editor = connection.schema_editor()
+    indexes = LedgerEntry._meta.indexes
+    # SQLite keeps the unique constraint inside the table definition: it stays.
+    constraints = LedgerEntry._meta.constraints if connection.vendor == "postgresql" else []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The rules' candidate touches (a CTE) and the caps' ranking stay in memory, not in
+            # temporary files: 1M contacts' candidates take about 150 MB.
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+            cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            cursor.execute(f"TRUNCATE {table}")
+        else:
+            cursor.execute(f"DELETE FROM {table}")
+        for index in indexes:
+            cursor.execute(f"DROP INDEX {_quote(index.name)}")
+        for constraint in constraints:
+            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {_quote(constraint.name)}")
+    written = _write_all_rules(active_rules(), position)
+    with connection.cursor() as cursor:
+        for constraint in constraints:
+            cursor.execute(str(constraint.create_sql(LedgerEntry, editor)))
+        for index in indexes:
+            cursor.execute(str(index.create_sql(LedgerEntry, editor)))
+        if connection.vendor == "postgresql":
+            # Statistics of the new contents: without them the planner takes a contact's rows
+            # for thousands, prices the next batches' statements high and compiles them (JIT)
+            # for longer than they run.
+            cursor.execute(f"ANALYZE {table}")
     return written
 
 

@@ -20,8 +20,7 @@ from django.utils import timezone
 from tsunagari.crm.models import Account, Contact
 from tsunagari.scoring import engine, fit, mql
 from tsunagari.scoring.handoff import recycle_cold, remind_overdue
-from tsunagari.scoring.models import RecomputeJob, ScoringState
-from tsunagari.tracking.models import Touchpoint
+from tsunagari.scoring.models import MqlSettings, RecomputeJob, ScoringState
 from tsunagari.tracking.vocabulary import Type
 from tsunagari.work.claims import claim_one, due
 
@@ -33,18 +32,27 @@ SWEEP_EVERY = dt.timedelta(minutes=1)
 COLD_EVERY = dt.timedelta(hours=1)
 
 
-def handle_touchpoints(batch: Sequence[Touchpoint]) -> None:
-    """The `scoring` consumer: score the batch, then make MQLs of those who now qualify."""
+def handle_touchpoints(batch: Sequence) -> None:
+    """The `scoring` consumer: score the batch, then make MQLs of those who now qualify.
+
+    The batch is light rows with the fields below (tracking.consumers), not models.
+    """
     contacts = engine.score_batch(batch)
     identified = {t.contact_id for t in batch if t.type == Type.IDENTIFIED and t.contact_id}
     if identified:
         # Identification attached earlier anonymous touches: rebuild these contacts exactly.
         engine.recompute(contact_ids=identified, upto_id=batch[-1].pk)
-    criteria = mql.hand_raises(batch)
-    for pk, criterion in mql.qualifying(contact_ids=contacts | identified).items():
-        criteria.setdefault(pk, criterion)
+    settings = MqlSettings.load()
+    criteria = mql.hand_raises(batch, settings)
+    if contacts | identified:
+        found = mql.qualifying(contact_ids=contacts | identified, settings=settings)
+        for pk, criterion in found.items():
+            criteria.setdefault(pk, criterion)
     if criteria:
         mql.qualify(criteria)
+
+
+handle_touchpoints.touch_fields = ("pk", "contact_id", "type", "is_bot", "properties")
 
 
 def rescore_on_merge(keep: Contact, drop: Contact) -> None:

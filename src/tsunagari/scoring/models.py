@@ -21,8 +21,15 @@ class ContactScore(models.Model):
     behaviour 0, fit 0 and no grade.
     """
 
+    # No database constraint: a full recompute writes a row for every scored contact at once,
+    # and a per-row check at commit cost more than the rows; the row goes with its contact
+    # through Django's cascade.
     contact = models.OneToOneField(
-        Contact, primary_key=True, on_delete=models.CASCADE, related_name="score"
+        Contact,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="score",
+        db_constraint=False,
     )
     behaviour = models.IntegerField(_("behaviour score"), default=0)
     fit = models.IntegerField(_("fit score"), default=0)
@@ -106,11 +113,21 @@ class LedgerEntry(models.Model):
         TOUCH = "touch", _("Touch")
         RESET = "reset", _("Reset")
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+", db_index=False)
-    rule = models.ForeignKey(
-        BehaviourRule, null=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    # No database constraints: the ledger is derived data, rebuilt in bulk from the touchpoints
+    # (a constraint check per row would cost more than writing the row). Its rows go with their
+    # contact or rule through Django's cascade when those are deleted.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )
-    # No database constraint: the stream is append-only and large; a contact's touches and its
+    rule = models.ForeignKey(
+        BehaviourRule,
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    # Nor for the touch: the stream is append-only and large; a contact's touches and its
     # ledger rows go together when the contact is deleted.
     touchpoint = models.ForeignKey(
         Touchpoint,

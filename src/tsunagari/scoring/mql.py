@@ -62,7 +62,7 @@ def qualifying(
     return found
 
 
-def hand_raises(batch: Sequence[Touchpoint], settings: MqlSettings | None = None) -> dict[int, str]:
+def hand_raises(batch: Sequence, settings: MqlSettings | None = None) -> dict[int, str]:
     """Contacts of this batch that raised a hand (a listed form or touch type)."""
     settings = settings or MqlSettings.load()
     forms = {str(f) for f in settings.hand_raise_forms}

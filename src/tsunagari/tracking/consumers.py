@@ -48,7 +48,14 @@ def consume_batch(name: str, handler: Handler, *, limit: int = 1000) -> int:
         # On PostgreSQL the row lock makes a second worker wait instead of reading the same
         # batch; on SQLite the IMMEDIATE transaction already serialises writers.
         cursor = ConsumerCursor.objects.select_for_update().get(name=name)
-        batch = list(Touchpoint.objects.filter(pk__gt=cursor.position).order_by("pk")[:limit])
+        touches = Touchpoint.objects.filter(pk__gt=cursor.position).order_by("pk")
+        # A handler naming the fields it reads (`touch_fields`, with "pk") gets light rows
+        # (named tuples) instead of models: building a thousand models costs more than most
+        # handlers' SQL.
+        fields = getattr(handler, "touch_fields", None)
+        if fields:
+            touches = touches.values_list(*fields, named=True)
+        batch = list(touches[:limit])
         if not batch:
             return 0
         handler(batch)
