@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from tsunagari.crm.models import Contact
 from tsunagari.mail import tokens
+from tsunagari.mail.mime import serialise
 from tsunagari.mail.models import Link, SenderSettings, Template
 from tsunagari.mail.render import Compiled, Safe, compile_template, render, text_from_html
 
@@ -281,27 +282,17 @@ def checked_header(name: str, value: str) -> str:
     return value
 
 
-class _DkimSigned:
-    """The MIME message Django built, with a DKIM-Signature prepended when it is serialised."""
-
-    def __init__(self, inner, sender: SenderSettings) -> None:
-        self._inner = inner
-        self._sender = sender
-
-    def __getattr__(self, name: str):
-        return getattr(self._inner, name)
-
-    def as_bytes(self, unixfrom: bool = False, linesep: str = "\n") -> bytes:
-        raw = self._inner.as_bytes(linesep="\r\n")
-        signature = dkim.sign(
-            raw,
-            self._sender.dkim_selector.encode(),
-            self._sender.dkim_domain.encode(),
-            self._sender.dkim_private_key.encode(),
-            canonicalize=(b"relaxed", b"relaxed"),
-            include_headers=DKIM_HEADERS,
-        )
-        return signature + raw
+def dkim_signed(raw: bytes, sender: SenderSettings) -> bytes:
+    """The message with a DKIM-Signature prepended (relaxed/relaxed over DKIM_HEADERS)."""
+    signature = dkim.sign(
+        raw,
+        sender.dkim_selector.encode(),
+        sender.dkim_domain.encode(),
+        sender.dkim_private_key.encode(),
+        canonicalize=(b"relaxed", b"relaxed"),
+        include_headers=DKIM_HEADERS,
+    )
+    return signature + raw
 
 
 DKIM_HEADERS = [
@@ -337,20 +328,24 @@ class MailMessage(EmailMultiAlternatives):
 
     def freeze(self) -> None:
         """Build and serialise (and sign) now, so that sending only has to write the bytes."""
-        self.frozen = _Frozen(self.message().as_bytes(linesep="\r\n"))
+        self.frozen = self.message()
 
     def message(self, *args, **kwargs):
         if self.frozen is not None:
             return self.frozen
-        built = super().message(*args, **kwargs)
-        # A random boundary set here spares the generator from making one and compiling a
-        # regular expression per message to check the body against it.
-        # Not a secret, only unique: random, not os.urandom (which can block on a busy host).
-        built.set_boundary(f"=_tsg_{random.getrandbits(128):032x}")
+        # The usual shape (text + HTML) is written directly (mime.py); anything else is built
+        # by Django's email package.
+        raw = serialise(self)
+        if raw is None:
+            built = super().message(*args, **kwargs)
+            # A random boundary set here spares the generator from making one and compiling a
+            # regular expression per message to check the body against it.
+            built.set_boundary(f"=_tsg_{random.getrandbits(128):032x}")
+            raw = built.as_bytes(linesep="\r\n")
         sender = self.sender
         if sender and sender.dkim_private_key and sender.dkim_domain and sender.dkim_selector:
-            return _DkimSigned(built, sender)
-        return built
+            raw = dkim_signed(raw, sender)
+        return _Frozen(raw)
 
 
 @dataclass
