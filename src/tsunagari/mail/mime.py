@@ -17,6 +17,7 @@ import base64
 import binascii
 import functools
 import random
+import re
 import time
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 
@@ -55,10 +56,20 @@ def unstructured(name: str, value: str) -> str:
     return encoded_words(value)
 
 
-@functools.lru_cache(maxsize=256)
+# A bare ASCII address (what a recipient usually is): written as is, without parsing.
+_BARE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+
+
 def address_header(value: str) -> str | None:
     """`Name <addr>` with the name encoded when it is not ASCII; None when the address is not
     a plain ASCII one (the caller falls back to Django's encoder, which handles IDNA)."""
+    if _BARE.fullmatch(value):
+        return value
+    return _named_address(value)
+
+
+@functools.lru_cache(maxsize=64)
+def _named_address(value: str) -> str | None:
     name, addr = parseaddr(value)
     if not addr or not _ascii(addr) or any(c in addr for c in ' ,<>"()'):
         return None

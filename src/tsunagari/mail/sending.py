@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import secrets
 import smtplib
+import threading
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -360,28 +361,91 @@ def _record(outcomes: list[Outcome], now: dt.datetime) -> None:
     touchpoints_append_many(touches)
 
 
+def connections() -> int:
+    return max(1, settings.TSUNAGARI_MAIL_CONNECTIONS)
+
+
+def _deliver_over(pairs: list[tuple[Message, MailMessage]], outcomes: list[Outcome]) -> None:
+    """One connection's share of the batch, in order; outcomes appended as they happen."""
+    connection = _Connection()
+    try:
+        for message, email in pairs:
+            outcomes.append(_transmit(connection, message, email))
+    finally:
+        connection.close()
+
+
+def _deliver(pairs: list[tuple[Message, MailMessage]]) -> list[Outcome]:
+    """Deliver the rendered batch over up to `connections()` SMTP (or ESP) connections at once.
+
+    Each SMTP message costs four round trips to the server; with one connection the worker
+    would sit idle through all of them. Threads here only wait on sockets (the rendering is
+    done, and nothing here touches the database), so they do not fight over the interpreter
+    lock. Every outcome reached is returned even when one thread fails unexpectedly; that
+    failure is raised after the others finish.
+    """
+    lanes = min(connections(), max(1, len(pairs) // 8))
+    if lanes == 1:
+        outcomes: list[Outcome] = []
+        try:
+            _deliver_over(pairs, outcomes)
+        except BaseException as exc:
+            exc.outcomes = outcomes  # type: ignore[attr-defined]
+            raise
+        return outcomes
+    shares = [pairs[i::lanes] for i in range(lanes)]
+    results: list[list[Outcome]] = [[] for _ in shares]
+    errors: list[BaseException] = []
+
+    def lane(index: int) -> None:
+        try:
+            _deliver_over(shares[index], results[index])
+        except BaseException as exc:  # re-raised in the calling thread below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=lane, args=(i,), name=f"mail-send-{i}", daemon=True)
+        for i in range(1, lanes)
+    ]
+    for thread in threads:
+        thread.start()
+    lane(0)
+    for thread in threads:
+        thread.join()
+    outcomes = [o for result in results for o in result]
+    if errors:
+        errors[0].outcomes = outcomes  # type: ignore[attr-defined]
+        raise errors[0]
+    return outcomes
+
+
 def send_batch(limit: int | None = None) -> int:
     """Claim, send and record one batch; the number of messages handled.
 
-    The batch is rendered first, then delivered over one connection: a thread sending beside
-    the rendering would wait for the interpreter lock after every SMTP reply and end up slower.
-    Every outcome is recorded at the end in one transaction, whatever happened.
+    The batch is rendered first, then delivered over a few connections at once (`_deliver`).
+    Every outcome is recorded at the end in one transaction, whatever happened: a message
+    whose outcome is unknown (an unexpected error) stays claimed and is retried when its
+    lease runs out.
     """
     messages = claim_batch(limit)
     if not messages:
         return 0
     batch = _batch(messages, timezone.now())
-    connection = _Connection()
     outcomes: list[Outcome] = []
     try:
-        prepared = [_prepare(batch, message) for message in messages]
-        for message, item in zip(messages, prepared, strict=True):
+        pairs: list[tuple[Message, MailMessage]] = []
+        for message in messages:
+            item = _prepare(batch, message)
             if isinstance(item, Outcome):
                 outcomes.append(item)
             else:
-                outcomes.append(_transmit(connection, message, item))
+                pairs.append((message, item))
+        try:
+            outcomes += _deliver(pairs)
+        except BaseException as exc:
+            outcomes += getattr(exc, "outcomes", [])
+            raise
     finally:
-        connection.close()
         if outcomes:
             _record(outcomes, timezone.now())
     return len(outcomes)
