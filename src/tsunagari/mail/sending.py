@@ -30,12 +30,12 @@ from tsunagari.mail.compose import (
     compose,
     contact_rows,
 )
-from tsunagari.mail.engagement import normalised, suppress, topic_opt_outs, touch
+from tsunagari.mail.engagement import normalised, suppress, topic_opt_outs
 from tsunagari.mail.models import Broadcast, Message, SenderSettings, Suppression, Template, Topic
 from tsunagari.mail.queries import sender_settings
 from tsunagari.mail.render import TemplateSyntaxError
 from tsunagari.tracking.services import touchpoints_append_many
-from tsunagari.tracking.vocabulary import Type
+from tsunagari.tracking.vocabulary import Channel, Type
 from tsunagari.work.claims import due
 
 log = logging.getLogger(__name__)
@@ -278,6 +278,7 @@ def _prepare(batch: Batch, message: Message) -> Outcome | MailMessage:
     except HeaderError as exc:
         return Outcome(message, Message.Status.SKIPPED, reason="invalid_header", error=str(exc))
     message.to_email = row["email"]
+    message.account_id = row["account_id"]  # for the email_sent touchpoint
     message.subject = composed.subject[:300]
     message.header_message_id = composed.header_message_id[:250]
     composed.email.freeze()
@@ -339,6 +340,27 @@ def _save_outcomes(rows: list[Message]) -> None:
         cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", params)
 
 
+def _sent_touch(message: Message, when: dt.datetime) -> dict:
+    """The `email_sent` touchpoint as a plain row (engagement.touch's fields, with the account
+    read with the contact, so that the insert needs no lookups)."""
+    return {
+        "contact_id": message.contact_id,
+        "account_id": getattr(message, "account_id", None),
+        "type": Type.EMAIL_SENT,
+        "channel": Channel.EMAIL,
+        "occurred_at": when,
+        "source": "mail",
+        "title": message.subject[:300],
+        "is_bot": False,
+        "properties": {
+            "broadcast_id": message.broadcast_id,
+            "message_id": message.pk,
+            "template_id": message.template_id,
+            "machine": False,
+        },
+    }
+
+
 @transaction.atomic
 def _record(outcomes: list[Outcome], now: dt.datetime) -> None:
     """Every outcome of the batch, its touchpoints and suppressions, in one transaction."""
@@ -349,7 +371,7 @@ def _record(outcomes: list[Outcome], now: dt.datetime) -> None:
         m.last_error = o.error
         if o.status == Message.Status.SENT:
             m.sent_at = now
-            touches.append(touch(m, Type.EMAIL_SENT, machine=False, when=now))
+            touches.append(_sent_touch(m, now))
         elif o.status == Message.Status.DEFERRED:
             if m.attempts >= MAX_ATTEMPTS:
                 m.status = Message.Status.FAILED
