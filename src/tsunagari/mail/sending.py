@@ -323,21 +323,49 @@ _DATETIMES = {"due_at", "lease_until", "sent_at"}
 
 
 def _save_outcomes(rows: list[Message]) -> None:
-    """One executemany UPDATE by primary key: the ORM's bulk_update builds a CASE per field
-    and row, which cost more than sending the mail."""
+    """The batch's outcomes in one UPDATE … FROM (VALUES …) joined on the primary key.
+
+    The ORM's bulk_update builds a CASE per field and row, and an executemany is still one
+    statement per row (a round trip each on PostgreSQL); this is one statement per batch.
+    """
     ops = connection.ops
     table = ops.quote_name(Message._meta.db_table)
     columns = [Message._meta.get_field(name).column for name in FIELDS]
-    assignments = ", ".join(f"{ops.quote_name(c)} = %s" for c in columns)
-    params = []
-    for row in rows:
-        values = []
-        for name in FIELDS:
-            value = getattr(row, name)
-            values.append(ops.adapt_datetimefield_value(value) if name in _DATETIMES else value)
-        params.append([*values, row.pk])
-    with connection.cursor() as cursor:
-        cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", params)
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        # Typed placeholders: a column of NULLs in VALUES would otherwise be read as text.
+        marks = ", ".join(
+            ["%s::bigint"] + ["%s::timestamptz" if n in _DATETIMES else "%s" for n in FIELDS]
+        )
+        names = ", ".join(["id", *(ops.quote_name(c) for c in columns)])
+        assignments = ", ".join(f"{ops.quote_name(c)} = v.{ops.quote_name(c)}" for c in columns)
+    else:
+        # SQLite (3.33+) names the columns of a VALUES list column1, column2…
+        marks = ", ".join(["%s"] * (len(FIELDS) + 1))
+        assignments = ", ".join(
+            f"{ops.quote_name(c)} = v.column{i}" for i, c in enumerate(columns, start=2)
+        )
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        params: list = []
+        for row in chunk:
+            params.append(row.pk)
+            for name in FIELDS:
+                value = getattr(row, name)
+                params.append(ops.adapt_datetimefield_value(value) if name in _DATETIMES else value)
+        values = ", ".join([f"({marks})"] * len(chunk))
+        if postgres:
+            sql = (
+                f"UPDATE {table} AS m SET {assignments} FROM (VALUES {values}) AS v({names}) "
+                "WHERE m.id = v.id"
+            )
+        else:
+            sql = (
+                f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v "
+                f"WHERE {table}.id = v.column1"
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
 
 
 def _sent_touch(message: Message, when: dt.datetime) -> dict:
