@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from tsunagari.crm.models import Contact
 from tsunagari.mail import tokens
-from tsunagari.mail.mime import serialise
+from tsunagari.mail.mime import bare_address, serialise
 from tsunagari.mail.models import Link, SenderSettings, Template
 from tsunagari.mail.render import Compiled, Safe, compile_template, render, text_from_html
 
@@ -349,6 +349,14 @@ class MailMessage(EmailMultiAlternatives):
 
     sender: SenderSettings | None = None
     frozen: _Frozen | None = None
+
+    def plain_envelope(self) -> tuple[str, list[str]] | None:
+        """(sender, [recipient]) when both are bare ASCII addresses needing no encoding."""
+        if self.cc or self.bcc or len(self.to) != 1:
+            return None
+        if bare_address(self.from_email) and bare_address(self.to[0]):
+            return self.from_email, list(self.to)
+        return None
 
     def freeze(self) -> None:
         """Build and serialise (and sign) now, so that sending only has to write the bytes."""

@@ -60,6 +60,10 @@ def unstructured(name: str, value: str) -> str:
 _BARE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
 
 
+def bare_address(value: str) -> bool:
+    return _BARE.fullmatch(value) is not None
+
+
 def address_header(value: str) -> str | None:
     """`Name <addr>` with the name encoded when it is not ASCII; None when the address is not
     a plain ASCII one (the caller falls back to Django's encoder, which handles IDNA)."""
