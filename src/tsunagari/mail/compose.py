@@ -247,8 +247,15 @@ class LinkCache:
     # (scope, href as written in the HTML) → link id, or None for Tsunagari's own links.
     targets: dict[tuple[str, str], int | None] = field(default_factory=dict)
 
+    loaded: set[str] = field(default_factory=set)
+
     def id_for(self, scope: str, url: str) -> int:
         key = (scope, url)
+        if key not in self.ids and scope not in self.loaded:
+            # The scope's links so far in one query (a broadcast has a handful).
+            self.loaded.add(scope)
+            for pk, known in Link.objects.filter(scope=scope).values_list("pk", "url")[:1000]:
+                self.ids[(scope, known)] = pk
         if key not in self.ids:
             digest = hashlib.sha256(url.encode()).hexdigest()
             try:
@@ -262,6 +269,7 @@ class LinkCache:
             if len(self.ids) > 50_000:
                 self.ids.clear()
                 self.targets.clear()
+                self.loaded.clear()
         return self.ids[key]
 
 
