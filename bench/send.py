@@ -38,7 +38,7 @@ from tsunagari.crm.models import Contact
 from tsunagari.mail import services
 from tsunagari.mail.compose import LinkCache, compile_parts, compose, contact_rows
 from tsunagari.mail.models import Broadcast, Message, SenderSettings, Template
-from tsunagari.mail.sending import send_batch
+from tsunagari.mail.sending import send_batches
 from tsunagari.segments.models import Membership, Segment
 
 DEFAULT_CONTACTS = 1_000_000
@@ -204,7 +204,7 @@ def _end_to_end(template: Template, segment: Segment) -> tuple[float, Broadcast]
     services.broadcast_schedule(broadcast=broadcast)
     services.broadcasts_advance()
     while True:
-        handled = send_batch()
+        handled = send_batches()
         if not handled:
             services.broadcasts_advance()
             broadcast.refresh_from_db()

@@ -61,8 +61,9 @@ def _ready(now: dt.datetime) -> Q:
     ) & Q(due_at__lte=now)
 
 
-def _candidates(now: dt.datetime, limit: int) -> list[int]:
-    """Due message ids, within each sending broadcast's per-minute rate."""
+def _candidates(now: dt.datetime, limit: int, pending: dict[int, int] | None = None) -> list[int]:
+    """Due message ids, within each sending broadcast's per-minute rate (`pending`: messages
+    per broadcast this worker is sending but has not recorded yet)."""
     ids: list[int] = []
     ready = _ready(now)
     sending = Broadcast.objects.filter(status=Broadcast.Status.SENDING).values_list(
@@ -72,6 +73,7 @@ def _candidates(now: dt.datetime, limit: int) -> list[int]:
         recent = Message.objects.filter(
             broadcast_id=broadcast_id, sent_at__gte=now - dt.timedelta(minutes=1)
         ).count()
+        recent += (pending or {}).get(broadcast_id, 0)
         allowance = min(limit - len(ids), rate - recent)
         if allowance <= 0:
             continue
@@ -89,10 +91,10 @@ def _candidates(now: dt.datetime, limit: int) -> list[int]:
     return ids
 
 
-def claim_batch(limit: int | None = None) -> list[Message]:
+def claim_batch(limit: int | None = None, pending: dict[int, int] | None = None) -> list[Message]:
     """Compare-and-set: the UPDATE re-checks readiness, so two workers never share a row."""
     now = timezone.now()
-    ids = _candidates(now, limit or batch_size())
+    ids = _candidates(now, limit or batch_size(), pending)
     if not ids:
         return []
     token = secrets.token_hex(16)
@@ -478,6 +480,110 @@ def _deliver(pairs: list[tuple[Message, MailMessage]]) -> list[Outcome]:
     return outcomes
 
 
+@dataclass
+class _Claimed:
+    """A claimed batch, checked and rendered: what will not be sent, and what will."""
+
+    outcomes: list[Outcome]
+    pairs: list[tuple[Message, MailMessage]]
+
+
+def _claim_and_render(limit: int | None, in_flight: _Claimed | None) -> _Claimed | None:
+    """Claim a batch, check each message and render it. `in_flight` is the batch being
+    delivered meanwhile: its messages count towards the rate and the frequency cap as if
+    recorded, exactly as messages earlier in the same batch do."""
+    pending: dict[int, int] = {}
+    for message, _email in in_flight.pairs if in_flight else ():
+        if message.broadcast_id:
+            pending[message.broadcast_id] = pending.get(message.broadcast_id, 0) + 1
+    messages = claim_batch(limit, pending)
+    if not messages:
+        return None
+    batch = _batch(messages, timezone.now())
+    for message, _email in in_flight.pairs if in_flight else ():
+        batch.recent[message.contact_id] = batch.recent.get(message.contact_id, 0) + 1
+    claimed = _Claimed([], [])
+    try:
+        for message in messages:
+            item = _prepare(batch, message)
+            if isinstance(item, Outcome):
+                claimed.outcomes.append(item)
+            else:
+                claimed.pairs.append((message, item))
+    except BaseException:
+        if claimed.outcomes:
+            _record(claimed.outcomes, timezone.now())
+        raise
+    return claimed
+
+
+class _Delivery:
+    """A claimed batch's delivery, running in the background (`_deliver`'s threads)."""
+
+    def __init__(self, claimed: _Claimed) -> None:
+        self.claimed = claimed
+        self.outcomes: list[Outcome] = []
+        self.error: BaseException | None = None
+        self.thread = None
+        if claimed.pairs:
+            self.thread = threading.Thread(target=self._run, name="mail-deliver", daemon=True)
+            self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.outcomes = _deliver(self.claimed.pairs)
+        except BaseException as exc:  # raised by finish(), in the calling thread
+            self.error = exc
+            self.outcomes = getattr(exc, "outcomes", [])
+
+    def finish(self, *, raise_error: bool = True) -> int:
+        """Wait for the delivery, record every outcome reached; the number recorded."""
+        if self.thread is not None:
+            self.thread.join()
+        outcomes = self.claimed.outcomes + self.outcomes
+        if outcomes:
+            _record(outcomes, timezone.now())
+        if self.error is not None and raise_error:
+            raise self.error
+        return len(outcomes)
+
+
+def send_batches(limit: int | None = None, max_batches: int = 10) -> int:
+    """Claim, send and record up to `max_batches` batches; the number of messages handled.
+
+    Pipelined: while one batch is being delivered (waiting on the SMTP server), the previous
+    one is recorded and the next one claimed, checked and rendered (waiting on the database).
+    At most two batches are in flight, so a killed worker can send at most those twice; every
+    outcome reached is recorded whatever happens, and a batch claimed but not yet delivered
+    when something fails stays under its lease and is retried when the lease runs out.
+    """
+    handled = 0
+    batches = 0
+    ready = _claim_and_render(limit, None)
+    flight: _Delivery | None = None
+    finished: _Delivery | None = None
+    try:
+        while ready is not None or flight is not None:
+            finished, flight = flight, None
+            if finished is not None and finished.thread is not None:
+                finished.thread.join()
+            if ready is not None:
+                flight, ready = _Delivery(ready), None
+                batches += 1
+            if finished is not None:
+                done, finished = finished, None
+                handled += done.finish()
+            if flight is not None and batches < max_batches:
+                ready = _claim_and_render(limit, flight.claimed)
+    finally:
+        for leftover in (finished, flight):
+            if leftover is not None:
+                leftover.finish(raise_error=False)
+        if ready is not None and ready.outcomes:
+            _record(ready.outcomes, timezone.now())
+    return handled
+
+
 def send_batch(limit: int | None = None) -> int:
     """Claim, send and record one batch; the number of messages handled.
 
@@ -486,25 +592,4 @@ def send_batch(limit: int | None = None) -> int:
     whose outcome is unknown (an unexpected error) stays claimed and is retried when its
     lease runs out.
     """
-    messages = claim_batch(limit)
-    if not messages:
-        return 0
-    batch = _batch(messages, timezone.now())
-    outcomes: list[Outcome] = []
-    try:
-        pairs: list[tuple[Message, MailMessage]] = []
-        for message in messages:
-            item = _prepare(batch, message)
-            if isinstance(item, Outcome):
-                outcomes.append(item)
-            else:
-                pairs.append((message, item))
-        try:
-            outcomes += _deliver(pairs)
-        except BaseException as exc:
-            outcomes += getattr(exc, "outcomes", [])
-            raise
-    finally:
-        if outcomes:
-            _record(outcomes, timezone.now())
-    return len(outcomes)
+    return send_batches(limit, max_batches=1)
