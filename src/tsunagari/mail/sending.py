@@ -61,11 +61,17 @@ def _ready(now: dt.datetime) -> Q:
     ) & Q(due_at__lte=now)
 
 
-def _candidates(now: dt.datetime, limit: int, pending: dict[int, int] | None = None) -> list[int]:
+def _candidates(
+    now: dt.datetime,
+    limit: int,
+    pending: dict[int, int] | None = None,
+    busy: set[int] | None = None,
+) -> list[int]:
     """Due message ids, within each sending broadcast's per-minute rate (`pending`: messages
-    per broadcast this worker is sending but has not recorded yet)."""
+    per broadcast this worker is sending but has not recorded yet; `busy`: their ids, never
+    retaken here even if their lease ran out meanwhile)."""
     ids: list[int] = []
-    ready = _ready(now)
+    ready = _ready(now) & ~Q(pk__in=busy) if busy else _ready(now)
     sending = Broadcast.objects.filter(status=Broadcast.Status.SENDING).values_list(
         "pk", "rate_per_minute"
     )
@@ -91,10 +97,14 @@ def _candidates(now: dt.datetime, limit: int, pending: dict[int, int] | None = N
     return ids
 
 
-def claim_batch(limit: int | None = None, pending: dict[int, int] | None = None) -> list[Message]:
+def claim_batch(
+    limit: int | None = None,
+    pending: dict[int, int] | None = None,
+    busy: set[int] | None = None,
+) -> list[Message]:
     """Compare-and-set: the UPDATE re-checks readiness, so two workers never share a row."""
     now = timezone.now()
-    ids = _candidates(now, limit or batch_size(), pending)
+    ids = _candidates(now, limit or batch_size(), pending, busy)
     if not ids:
         return []
     token = secrets.token_hex(16)
@@ -493,10 +503,13 @@ def _claim_and_render(limit: int | None, in_flight: _Claimed | None) -> _Claimed
     delivered meanwhile: its messages count towards the rate and the frequency cap as if
     recorded, exactly as messages earlier in the same batch do."""
     pending: dict[int, int] = {}
+    busy: set[int] = set()
+    if in_flight is not None:
+        busy = {o.message.pk for o in in_flight.outcomes} | {m.pk for m, _ in in_flight.pairs}
     for message, _email in in_flight.pairs if in_flight else ():
         if message.broadcast_id:
             pending[message.broadcast_id] = pending.get(message.broadcast_id, 0) + 1
-    messages = claim_batch(limit, pending)
+    messages = claim_batch(limit, pending, busy)
     if not messages:
         return None
     batch = _batch(messages, timezone.now())
