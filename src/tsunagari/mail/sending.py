@@ -135,8 +135,13 @@ class Batch:
     links: LinkCache = field(default_factory=LinkCache)
 
 
-def _batch(messages: list[Message], now: dt.datetime) -> Batch:
-    sender = sender_settings()
+def _batch(
+    messages: list[Message],
+    now: dt.datetime,
+    sender: SenderSettings | None = None,
+    links: LinkCache | None = None,
+) -> Batch:
+    sender = sender or sender_settings()
     contact_ids = {m.contact_id for m in messages}
     rows = contact_rows(contact_ids)
     emails = {normalised(r["email"]) for r in rows.values() if r["email"]}
@@ -166,7 +171,7 @@ def _batch(messages: list[Message], now: dt.datetime) -> Batch:
         )
     )
     topic_out = {tid: topic_opt_outs(contact_ids, key) for tid, key in topics.items()}
-    return Batch(sender, rows, suppressed, recent, topic_out, topics)
+    return Batch(sender, rows, suppressed, recent, topic_out, topics, links=links or LinkCache())
 
 
 def _parts(batch: Batch, message: Message) -> CompiledTemplate:
@@ -498,7 +503,12 @@ class _Claimed:
     pairs: list[tuple[Message, MailMessage]]
 
 
-def _claim_and_render(limit: int | None, in_flight: _Claimed | None) -> _Claimed | None:
+def _claim_and_render(
+    limit: int | None,
+    in_flight: _Claimed | None,
+    sender: SenderSettings | None = None,
+    links: LinkCache | None = None,
+) -> _Claimed | None:
     """Claim a batch, check each message and render it. `in_flight` is the batch being
     delivered meanwhile: its messages count towards the rate and the frequency cap as if
     recorded, exactly as messages earlier in the same batch do."""
@@ -512,7 +522,7 @@ def _claim_and_render(limit: int | None, in_flight: _Claimed | None) -> _Claimed
     messages = claim_batch(limit, pending, busy)
     if not messages:
         return None
-    batch = _batch(messages, timezone.now())
+    batch = _batch(messages, timezone.now(), sender, links)
     for message, _email in in_flight.pairs if in_flight else ():
         batch.recent[message.contact_id] = batch.recent.get(message.contact_id, 0) + 1
     claimed = _Claimed([], [])
@@ -572,7 +582,9 @@ def send_batches(limit: int | None = None, max_batches: int = 10) -> int:
     """
     handled = 0
     batches = 0
-    ready = _claim_and_render(limit, None)
+    # Read once for the batches of this call: the sender settings and the link ids.
+    sender, links = sender_settings(), LinkCache()
+    ready = _claim_and_render(limit, None, sender, links)
     flight: _Delivery | None = None
     finished: _Delivery | None = None
     try:
@@ -587,7 +599,7 @@ def send_batches(limit: int | None = None, max_batches: int = 10) -> int:
                 done, finished = finished, None
                 handled += done.finish()
             if flight is not None and batches < max_batches:
-                ready = _claim_and_render(limit, flight.claimed)
+                ready = _claim_and_render(limit, flight.claimed, sender, links)
     finally:
         for leftover in (finished, flight):
             if leftover is not None:
