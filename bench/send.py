@@ -6,10 +6,12 @@ figures from the same process and data:
 - `render_only_per_s`: personalising and serialising each message (no database writes, no
   SMTP) — the cost of the content;
 - `ceiling_messages_per_s`: raw `smtplib` over one connection sending those pre-rendered
-  messages — what this machine's loopback SMTP can take;
+  messages — what this machine's loopback SMTP can take (half before the real run, half
+  after, so that a changing load on a shared machine weighs on both alike);
 - `messages_per_s`: the real path — the broadcast runner materialises one Message per
   recipient, the send runner claims batches, checks consent and suppression, renders, delivers
-  through Django's SMTP backend with connection reuse and records outcomes and touchpoints.
+  through Django's SMTP backend (TSUNAGARI_MAIL_CONNECTIONS connections per batch, each
+  reused for its share) and records outcomes and touchpoints.
 
 `ratio` is messages_per_s / ceiling_messages_per_s. `duplicates` and `lost` compare what the
 server received with the recipients.
@@ -27,6 +29,7 @@ import time
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from bench.common import BenchError, database_version, log, prepared_dataset
@@ -35,7 +38,7 @@ from tsunagari.crm.models import Contact
 from tsunagari.mail import services
 from tsunagari.mail.compose import LinkCache, compile_parts, compose, contact_rows
 from tsunagari.mail.models import Broadcast, Message, SenderSettings, Template
-from tsunagari.mail.sending import send_batch
+from tsunagari.mail.sending import send_batches
 from tsunagari.segments.models import Membership, Segment
 
 DEFAULT_CONTACTS = 1_000_000
@@ -74,7 +77,11 @@ class Log:
 
 
 out = open(sys.argv[2], "a", buffering=1)
-controller = Controller(Log(out), hostname="127.0.0.1", port=int(sys.argv[1]))
+# A configured name, as a real MTA has: without one aiosmtpd asks the resolver for this
+# host's FQDN on every connection, and the sender opens a few per batch.
+controller = Controller(
+    Log(out), hostname="127.0.0.1", port=int(sys.argv[1]), server_hostname="mx.bench.test"
+)
 controller.start()
 print("ready", flush=True)
 sys.stdin.read()  # until the benchmark closes our stdin
@@ -197,7 +204,7 @@ def _end_to_end(template: Template, segment: Segment) -> tuple[float, Broadcast]
     services.broadcast_schedule(broadcast=broadcast)
     services.broadcasts_advance()
     while True:
-        handled = send_batch()
+        handled = send_batches()
         if not handled:
             services.broadcasts_advance()
             broadcast.refresh_from_db()
@@ -206,6 +213,46 @@ def _end_to_end(template: Template, segment: Segment) -> tuple[float, Broadcast]
             if not Message.objects.filter(broadcast=broadcast, status="queued").exists():
                 raise BenchError(f"the broadcast stalled in status {broadcast.status}")
     return time.perf_counter() - began, broadcast
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a process (Linux /proc), or None where that cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _database_pid() -> int | None:
+    if connection.vendor != "postgresql":
+        return None  # SQLite runs inside this process
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+class CpuMeter:
+    """CPU spent per message by this process, the SMTP server and the database server."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.pids = {"smtp_server": server_pid, "database": _database_pid()}
+        self.start = self._now()
+
+    def _now(self) -> dict[str, float | None]:
+        times = os.times()
+        now = {"sender": times.user + times.system}
+        for name, pid in self.pids.items():
+            now[name] = _cpu_seconds(pid) if pid else None
+        return now
+
+    def per_message_ms(self, n: int) -> dict[str, float]:
+        end = self._now()
+        return {
+            name: round((end[name] - self.start[name]) * 1000 / n, 3)
+            for name in end
+            if end[name] is not None and self.start[name] is not None
+        }
 
 
 def _free_port() -> int:
@@ -230,13 +277,23 @@ def run(*, contacts: int, fresh: bool, database: str) -> dict:
             log(f"{n:,} recipients; rendering only")
             render_seconds, rendered = _render_only(template, ids)
             log(f"render only: {n / render_seconds:,.0f} messages/s; raw smtplib ceiling")
-            ceiling_seconds = _ceiling(server.port, rendered)
+            # The ceiling in two halves, before and after the real run, so that a load that
+            # changes during the benchmark (a shared machine) weighs on both figures alike.
+            half = len(rendered) // 2
+            meter = CpuMeter(server.process.pid)
+            ceiling_seconds = _ceiling(server.port, rendered[:half])
+            ceiling_cpu = meter.per_message_ms(half)
+            rendered = rendered[half:]
+            log(f"ceiling, first half: {half / ceiling_seconds:,.0f} messages/s; end to end")
+            meter = CpuMeter(server.process.pid)
+            seconds, broadcast = _end_to_end(template, segment)
+            cpu = meter.per_message_ms(n)
+            log(f"end to end: {n / seconds:,.0f} messages/s; ceiling, second half")
+            ceiling_seconds += _ceiling(server.port, rendered)
             del rendered
             delivered = sum(server.received(CEILING_SENDER).values())
             if delivered != n:
                 raise BenchError(f"the ceiling run delivered {delivered} of {n}")
-            log(f"ceiling: {n / ceiling_seconds:,.0f} messages/s; the broadcast end to end")
-            seconds, broadcast = _end_to_end(template, segment)
             received = server.received("bounces+")
         finally:
             server.stop()
@@ -266,4 +323,8 @@ def run(*, contacts: int, fresh: bool, database: str) -> dict:
         "duplicates": duplicates,
         "lost": lost,
         "cores": os.cpu_count(),
+        # CPU per message (ms): where the time goes when the machine is busy.
+        "cpu_ms_per_message": cpu,
+        "ceiling_cpu_ms_per_message": ceiling_cpu,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }

@@ -68,7 +68,10 @@ class SmtpServer:
     def __init__(self) -> None:
         self.sink = SmtpSink()
         self.port = _free_port()
-        self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
+        # A configured name: without one aiosmtpd resolves this host's FQDN per connection.
+        self.controller = Controller(
+            self.sink, hostname="127.0.0.1", port=self.port, server_hostname="mx.test"
+        )
 
     def start(self) -> None:
         self.controller.start()

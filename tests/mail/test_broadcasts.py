@@ -13,7 +13,7 @@ from tests.mail.conftest import make_segment, opted_in
 from tsunagari.mail import services, tokens
 from tsunagari.mail.compose import ComplianceError
 from tsunagari.mail.models import Broadcast, Message, SenderSettings, Template, Topic
-from tsunagari.mail.sending import send_batch
+from tsunagari.mail.sending import send_batch, send_batches
 from tsunagari.mail.services import template_save
 
 
@@ -123,6 +123,30 @@ def test_the_frequency_cap_skips_contacts_emailed_enough_this_week(smtp_server, 
         services.broadcast_schedule(broadcast=broadcast)
         _drain()
     assert len(smtp_server.messages) == 2
+    assert Message.objects.filter(skip_reason="frequency_cap").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pipelined_batches_send_everyone_once_and_count_the_batch_in_flight(
+    smtp_server, template, sender
+):
+    contacts = [opted_in(f"p{i}@example.jp") for i in range(25)]
+    services.broadcast_schedule(broadcast=_broadcast(template, contacts))
+    services.broadcasts_advance()
+    # Batches of 10: each is claimed and rendered while the one before is being delivered.
+    assert send_batches(limit=10, max_batches=10) == 25
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == sorted(c.email for c in contacts)
+
+    # p0 has had one email; the cap is two. Two more broadcasts to p0, one message per batch:
+    # the second batch is checked while the first is still in flight (not yet recorded as
+    # sent), and must count it.
+    sender.frequency_cap = 2
+    sender.save()
+    for _n in range(2):
+        services.broadcast_schedule(broadcast=_broadcast(template, contacts[:1]))
+    services.broadcasts_advance()
+    assert send_batches(limit=1, max_batches=10) == 2
+    assert len(smtp_server.to("p0@example.jp")) == 2
     assert Message.objects.filter(skip_reason="frequency_cap").count() == 1
 
 

@@ -224,3 +224,32 @@ def test_the_same_journey_email_queued_twice_is_sent_once(smtp_server, template)
     assert first.pk == second.pk
     run_all()
     assert len(smtp_server.to("satou@example.jp")) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_over_several_connections_reaches_everyone_once(smtp_server, template, settings):
+    settings.TSUNAGARI_MAIL_CONNECTIONS = 4
+    contacts = [opted_in(f"p{i}@example.jp", family_name=f"佐藤{i}") for i in range(40)]
+    broadcast = _broadcast(template, make_segment("全員", contacts))
+    services.broadcast_schedule(broadcast=broadcast)
+    services.broadcasts_advance()
+    assert send_batch() == 40  # one batch, split over the connections
+
+    received = sorted(r.rcpt_tos[0] for r in smtp_server.messages)
+    assert received == sorted(c.email for c in contacts)
+    for mail in smtp_server.messages:  # each message personalised for its own recipient
+        i = mail.rcpt_tos[0][1:].split("@")[0]
+        assert mail.message["Subject"] == f"佐藤{i}様へ 新機能のご案内"
+    assert set(Message.objects.filter(broadcast=broadcast).values_list("status", flat=True)) == {
+        "sent"
+    }
+
+    # A refusal on every connection: each message deferred, none lost or marked sent.
+    smtp_server.reply = "451 4.3.0 Try again later"
+    more = [opted_in(f"q{i}@example.jp") for i in range(40)]
+    second = _broadcast(template, make_segment("次", more))
+    services.broadcast_schedule(broadcast=second)
+    services.broadcasts_advance()
+    assert send_batch() == 40
+    statuses = Message.objects.filter(broadcast=second).values_list("status", flat=True)
+    assert set(statuses) == {"deferred"}

@@ -15,10 +15,12 @@ import dkim
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from tsunagari.crm.models import Contact
 from tsunagari.mail import tokens
+from tsunagari.mail.mime import bare_address, serialise
 from tsunagari.mail.models import Link, SenderSettings, Template
 from tsunagari.mail.render import Compiled, Safe, compile_template, render, text_from_html
 
@@ -124,6 +126,7 @@ CONTACT_FIELDS = (
     "do_not_contact",
     "email_consent",
     "deleted_at",
+    "account_id",
     "account__name",
     "account__prefecture",
     "account__address",
@@ -199,26 +202,35 @@ def public_url(sender: SenderSettings, name: str, token: str) -> str:
     return absolute(sender, f"{before}{token}{after}")
 
 
-def footer_parts(sender: SenderSettings, unsubscribe_url: str, preferences_url: str):
-    """The footer every marketing email carries, as HTML and as text."""
+@functools.lru_cache(maxsize=32)
+def _footer_static(language: str | None, from_name: str, postal: str, complaints: str):
+    """The footer's fixed sentences, translated and escaped once per sender and language."""
     statement = _("To stop receiving these emails, unsubscribe here:")
     prefs = _("Choose which emails you receive:")
-    contact_line = _("Questions and complaints: %(contact)s") % {
-        "contact": sender.complaints_contact
-    }
-    sender_line = f"{sender.from_name} / {sender.postal_address}"
+    contact_line = _("Questions and complaints: %(contact)s") % {"contact": complaints}
+    sender_line = f"{from_name} / {postal}"
     e = html.escape
-    html_footer = Safe(
+    html_head = (
         '<div class="tsunagari-footer" style="margin-top:24px;padding-top:12px;'
         'border-top:1px solid #ddd;font-size:12px;color:#666">'
-        f"<p>{e(sender_line)}<br>{e(contact_line)}</p>"
-        f'<p>{e(statement)} <a href="{e(unsubscribe_url)}">{e(unsubscribe_url)}</a><br>'
-        f'{e(prefs)} <a href="{e(preferences_url)}">{e(preferences_url)}</a></p></div>'
+        f"<p>{e(sender_line)}<br>{e(contact_line)}</p>\n<p>{e(statement)} "
     )
-    text_footer = (
-        f"--\n{sender_line}\n{contact_line}\n{statement}\n{unsubscribe_url}\n"
-        f"{prefs}\n{preferences_url}\n"
+    text_head = f"--\n{sender_line}\n{contact_line}\n{statement}\n"
+    return html_head, e(prefs), text_head, prefs
+
+
+def footer_parts(sender: SenderSettings, unsubscribe_url: str, preferences_url: str):
+    """The footer every marketing email carries, as HTML and as text."""
+    html_head, html_prefs, text_head, prefs = _footer_static(
+        get_language(), sender.from_name, sender.postal_address, sender.complaints_contact
     )
+    e = html.escape
+    unsubscribe, preferences = e(unsubscribe_url), e(preferences_url)
+    html_footer = Safe(
+        f'{html_head}<a href="{unsubscribe}">{unsubscribe}</a><br>\n'
+        f'{html_prefs} <a href="{preferences}">{preferences}</a></p></div>'
+    )
+    text_footer = f"{text_head}{unsubscribe_url}\n{prefs}\n{preferences_url}\n"
     return html_footer, text_footer
 
 
@@ -232,9 +244,18 @@ class LinkCache:
     """Link ids per (scope, url) for this process; the UNIQUE constraint settles races."""
 
     ids: dict[tuple[str, str], int] = field(default_factory=dict)
+    # (scope, href as written in the HTML) → link id, or None for Tsunagari's own links.
+    targets: dict[tuple[str, str], int | None] = field(default_factory=dict)
+
+    loaded: set[str] = field(default_factory=set)
 
     def id_for(self, scope: str, url: str) -> int:
         key = (scope, url)
+        if key not in self.ids and scope not in self.loaded:
+            # The scope's links so far in one query (a broadcast has a handful).
+            self.loaded.add(scope)
+            for pk, known in Link.objects.filter(scope=scope).values_list("pk", "url")[:1000]:
+                self.ids[(scope, known)] = pk
         if key not in self.ids:
             digest = hashlib.sha256(url.encode()).hexdigest()
             try:
@@ -247,26 +268,38 @@ class LinkCache:
             self.ids[key] = link.pk
             if len(self.ids) > 50_000:
                 self.ids.clear()
+                self.targets.clear()
+                self.loaded.clear()
         return self.ids[key]
 
 
 def track_links(body: str, *, message_id: int, scope: str, sender: SenderSettings, links) -> str:
     own = sender.public_base_url.rstrip("/") + "/"
+    before, after = _route("mail:click")
+    prefix, suffix = html.escape(absolute(sender, before)), html.escape(after)
+    targets = links.targets
 
     def replace(match: re.Match) -> str:
-        url = html.unescape(match.group(1))
-        if url.startswith(own):
-            return match.group(0)  # unsubscribe and preference links stay as they are
-        token = tokens.click_token(message_id, links.id_for(scope, url))
-        target = public_url(sender, "mail:click", token)
-        return f'href="{html.escape(target)}"'
+        raw = match.group(1)
+        key = (scope, raw)
+        if key not in targets:
+            url = html.unescape(raw)
+            # Unsubscribe and preference links stay as they are (None).
+            targets[key] = None if url.startswith(own) else links.id_for(scope, url)
+        link_id = targets[key]
+        if link_id is None:
+            return match.group(0)
+        # A signed token is URL-safe (base64 and digits): nothing in it to escape.
+        return f'href="{prefix}{tokens.click_token(message_id, link_id)}{suffix}"'
 
     return _HREF.sub(replace, body)
 
 
 def add_pixel(body: str, url: str) -> str:
     pixel = f'<img src="{html.escape(url)}" width="1" height="1" alt="" style="display:none">'
-    at = body.lower().rfind("</body>")
+    at = body.rfind("</body>")
+    if at < 0:
+        at = body.lower().rfind("</body>")
     return body[:at] + pixel + body[at:] if at >= 0 else body + pixel
 
 
@@ -281,27 +314,17 @@ def checked_header(name: str, value: str) -> str:
     return value
 
 
-class _DkimSigned:
-    """The MIME message Django built, with a DKIM-Signature prepended when it is serialised."""
-
-    def __init__(self, inner, sender: SenderSettings) -> None:
-        self._inner = inner
-        self._sender = sender
-
-    def __getattr__(self, name: str):
-        return getattr(self._inner, name)
-
-    def as_bytes(self, unixfrom: bool = False, linesep: str = "\n") -> bytes:
-        raw = self._inner.as_bytes(linesep="\r\n")
-        signature = dkim.sign(
-            raw,
-            self._sender.dkim_selector.encode(),
-            self._sender.dkim_domain.encode(),
-            self._sender.dkim_private_key.encode(),
-            canonicalize=(b"relaxed", b"relaxed"),
-            include_headers=DKIM_HEADERS,
-        )
-        return signature + raw
+def dkim_signed(raw: bytes, sender: SenderSettings) -> bytes:
+    """The message with a DKIM-Signature prepended (relaxed/relaxed over DKIM_HEADERS)."""
+    signature = dkim.sign(
+        raw,
+        sender.dkim_selector.encode(),
+        sender.dkim_domain.encode(),
+        sender.dkim_private_key.encode(),
+        canonicalize=(b"relaxed", b"relaxed"),
+        include_headers=DKIM_HEADERS,
+    )
+    return signature + raw
 
 
 DKIM_HEADERS = [
@@ -335,22 +358,34 @@ class MailMessage(EmailMultiAlternatives):
     sender: SenderSettings | None = None
     frozen: _Frozen | None = None
 
+    def plain_envelope(self) -> tuple[str, list[str]] | None:
+        """(sender, [recipient]) when both are bare ASCII addresses needing no encoding."""
+        if self.cc or self.bcc or len(self.to) != 1:
+            return None
+        if bare_address(self.from_email) and bare_address(self.to[0]):
+            return self.from_email, list(self.to)
+        return None
+
     def freeze(self) -> None:
         """Build and serialise (and sign) now, so that sending only has to write the bytes."""
-        self.frozen = _Frozen(self.message().as_bytes(linesep="\r\n"))
+        self.frozen = self.message()
 
     def message(self, *args, **kwargs):
         if self.frozen is not None:
             return self.frozen
-        built = super().message(*args, **kwargs)
-        # A random boundary set here spares the generator from making one and compiling a
-        # regular expression per message to check the body against it.
-        # Not a secret, only unique: random, not os.urandom (which can block on a busy host).
-        built.set_boundary(f"=_tsg_{random.getrandbits(128):032x}")
+        # The usual shape (text + HTML) is written directly (mime.py); anything else is built
+        # by Django's email package.
+        raw = serialise(self)
+        if raw is None:
+            built = super().message(*args, **kwargs)
+            # A random boundary set here spares the generator from making one and compiling a
+            # regular expression per message to check the body against it.
+            built.set_boundary(f"=_tsg_{random.getrandbits(128):032x}")
+            raw = built.as_bytes(linesep="\r\n")
         sender = self.sender
         if sender and sender.dkim_private_key and sender.dkim_domain and sender.dkim_selector:
-            return _DkimSigned(built, sender)
-        return built
+            raw = dkim_signed(raw, sender)
+        return _Frozen(raw)
 
 
 @dataclass
@@ -358,6 +393,11 @@ class Composed:
     email: MailMessage
     subject: str
     header_message_id: str
+
+
+@functools.lru_cache(maxsize=32)
+def _formataddr(name: str, address: str) -> str:
+    return formataddr((name, address))
 
 
 def sender_domain(sender: SenderSettings) -> str:
@@ -403,7 +443,7 @@ def compose(
         html_body = add_pixel(html_body, pixel)
     domain = sender_domain(sender)
     header_id = make_msgid(idstring=f"m{message_id or 0}", domain=domain)
-    from_header = formataddr((sender.from_name, sender.from_email))
+    from_header = _formataddr(sender.from_name, sender.from_email)
     envelope = sender.from_email
     if message_id is not None and sender.bounce_domain:
         envelope = f"bounces+{tokens.return_path_tag(message_id)}@{sender.bounce_domain}"

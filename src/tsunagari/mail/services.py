@@ -7,8 +7,8 @@ import datetime as dt
 import math
 import random
 
-from django.db import transaction
-from django.db.models import Count, Q
+from django.db import connection, transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -226,6 +226,55 @@ def broadcast_materialise(*, broadcast_id: int) -> int:
     if broadcast.status != Broadcast.Status.SCHEDULED:
         return 0
     now = timezone.now()
+    if broadcast.subject_b:
+        created = _materialise_ab(broadcast, now)
+    else:
+        created = _materialise_all(broadcast, now)
+    broadcast.status = Broadcast.Status.SENDING
+    broadcast.started_at = now
+    broadcast.recipients = Message.objects.filter(broadcast=broadcast).count()
+    broadcast.save(update_fields=["status", "started_at", "recipients"])
+    return created
+
+
+def _materialise_all(broadcast: Broadcast, now: dt.datetime) -> int:
+    """Every recipient's row in one INSERT … SELECT from the audience query (no ids through
+    Python); ON CONFLICT DO NOTHING keeps a repeat harmless, as the UNIQUE constraints do."""
+    members_sql, members_params = (
+        audience(broadcast).order_by().values(member=F("pk")).query.sql_with_params()
+    )
+    ops = connection.ops
+    values = {
+        "broadcast_id": ("%s", [broadcast.pk]),
+        "template_id": ("%s", [broadcast.template_id]),
+        "contact_id": ("a.member", []),
+        "idempotency_key": ("CAST(%s AS TEXT) || CAST(a.member AS TEXT)", [f"b{broadcast.pk}:c"]),
+        "status": ("%s", [Message.Status.QUEUED]),
+        "attempts": ("0", []),
+        "due_at": ("%s", [ops.adapt_datetimefield_value(now)]),
+        "created_at": ("%s", [ops.adapt_datetimefield_value(now)]),
+    }
+    # Every other NOT NULL column is a text one whose default is "".
+    for field in Message._meta.concrete_fields:
+        if field.primary_key or field.attname in values or field.null:
+            continue
+        values[field.attname] = ("%s", [""])
+    columns = ", ".join(ops.quote_name(Message._meta.get_field(name).column) for name in values)
+    selects = ", ".join(sql for sql, _ in values.values())
+    params = [p for _, ps in values.values() for p in ps]
+    table = ops.quote_name(Message._meta.db_table)
+    # `WHERE 1 = 1` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+    sql = (
+        f"INSERT INTO {table} ({columns}) SELECT {selects} FROM ({members_sql}) AS a "
+        "WHERE 1 = 1 ON CONFLICT DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *members_params])
+        return max(cursor.rowcount, 0)
+
+
+def _materialise_ab(broadcast: Broadcast, now: dt.datetime) -> int:
+    """A/B: a random sample gets variants a and b, everyone else is held for the winner."""
     ids = list(audience(broadcast).order_by("pk").values_list("pk", flat=True))
     variants = _ab_variants(broadcast, ids)
     created = 0
@@ -246,10 +295,6 @@ def broadcast_materialise(*, broadcast_id: int) -> int:
                 )
             )
         created += len(Message.objects.bulk_create(rows, ignore_conflicts=True))
-    broadcast.status = Broadcast.Status.SENDING
-    broadcast.started_at = now
-    broadcast.recipients = Message.objects.filter(broadcast=broadcast).count()
-    broadcast.save(update_fields=["status", "started_at", "recipients"])
     return created
 
 

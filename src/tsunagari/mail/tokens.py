@@ -7,8 +7,15 @@ answers 404.
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
+import hmac
+
+from django.conf import settings
 from django.core import signing
-from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.crypto import constant_time_compare
+from django.utils.encoding import force_bytes
 
 _UNSUBSCRIBE = "tsunagari.mail.unsubscribe"
 _OPEN = "tsunagari.mail.open"
@@ -17,8 +24,27 @@ _PREFERENCES = "tsunagari.mail.preferences"
 _RETURN_PATH = "tsunagari.mail.verp"
 
 
+@functools.lru_cache(maxsize=32)
+def _keyed(salt: str, secret: str | bytes) -> hmac.HMAC:
+    """HMAC-SHA256 under the key django.utils.crypto.salted_hmac derives from salt and secret.
+
+    Deriving that key costs a hash and building the HMAC two more: done once per salt here and
+    copied per token, since a broadcast signs several tokens for every message.
+    """
+    key = hashlib.sha256(salt.encode() + force_bytes(secret)).digest()
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
+def _mac(salt: str, value: str) -> bytes:
+    mac = _keyed(salt, settings.SECRET_KEY).copy()
+    mac.update(value.encode())
+    return mac.digest()
+
+
 def _sign(salt: str, value: str) -> str:
-    return signing.Signer(salt=salt).sign(value)
+    """Exactly django.core.signing.Signer(salt=salt).sign(value) (which verifies it), faster."""
+    signature = base64.urlsafe_b64encode(_mac(salt + "signer", value)).rstrip(b"=").decode()
+    return f"{value}:{signature}"
 
 
 def _unsign(salt: str, token: str) -> str | None:
@@ -88,4 +114,5 @@ def return_path_message_id(tag: str) -> int | None:
 
 def _hex_signature(value: str) -> str:
     # Lower-case hex: mail servers may change the case of a local part.
-    return salted_hmac(_RETURN_PATH, value, algorithm="sha256").hexdigest()[:16]
+    # Exactly salted_hmac(_RETURN_PATH, value, algorithm="sha256"), with its key derived once.
+    return _mac(_RETURN_PATH, value).hex()[:16]
