@@ -32,3 +32,7 @@ def test_the_ingest_benchmark_loses_no_acknowledged_hit_across_a_crash():
     assert figures["acked"] > 0 and figures["lost"] == 0
     assert figures["stored"] >= figures["acked"]
     assert figures["events_per_s"] > 0 and figures["ceiling_events_per_s"] > 0
+    # Latency is measured on a schedule after the crash, apart from the saturated run.
+    assert figures["latency_rate_per_s"] > 0 and figures["latency_achieved_per_s"] > 0
+    assert 0 < figures["p50_ms"] <= figures["p99_ms"]
+    assert 0 < figures["saturated_p50_ms"] <= figures["saturated_p99_ms"]

@@ -105,3 +105,28 @@ def test_appending_moves_last_activity_forward_but_never_back():
         )
     contact.refresh_from_db()
     assert contact.last_activity_at == latest
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_what_we_send_a_contact_is_not_its_activity(bulk):
+    """An email sent or a score change leaves last activity alone; an open moves it."""
+    from tsunagari.tracking.services import touchpoints_append_many
+
+    contact = make_contact()
+    now = timezone.now()
+
+    def add(type_key, when):
+        with transaction.atomic():
+            if bulk:
+                touchpoints_append_many(
+                    [{"contact_id": contact.pk, "type": type_key, "occurred_at": when}]
+                )
+            else:
+                touchpoints_append([Touchpoint(contact=contact, type=type_key, occurred_at=when)])
+        contact.refresh_from_db()
+        return contact.last_activity_at
+
+    assert add("email_sent", now - dt.timedelta(hours=2)) is None
+    assert add("score_changed", now - dt.timedelta(hours=1)) is None
+    assert add("email_opened", now - dt.timedelta(minutes=30)) == now - dt.timedelta(minutes=30)
+    assert add("email_sent", now) == now - dt.timedelta(minutes=30)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from tsunagari.core.models import User
 from tsunagari.crm.models import Contact, ImportJob
 from tsunagari.tracking.models import CustomTouchpointType, Touchpoint, Visitor
-from tsunagari.tracking.vocabulary import TYPE_CHANNEL, Type
+from tsunagari.tracking.vocabulary import NOT_ACTIVITY_TYPES, TYPE_CHANNEL, Type
 
 # Any constant shared by every writer of the stream: the PostgreSQL advisory lock taken
 # around touchpoint inserts, so ids become visible in increasing order (see ordered_insert).
@@ -72,7 +72,7 @@ def _latest_per_contact(records: Iterable[Mapping[str, Any]]) -> dict[int, dt.da
     latest: dict[int, dt.datetime] = {}
     for record in records:
         contact_id, when = record["contact_id"], record["occurred_at"]
-        if not contact_id or record["is_bot"]:
+        if not contact_id or record["is_bot"] or record["type"] in NOT_ACTIVITY_TYPES:
             continue
         if contact_id not in latest or when > latest[contact_id]:
             latest[contact_id] = when
@@ -82,7 +82,12 @@ def _latest_per_contact(records: Iterable[Mapping[str, Any]]) -> dict[int, dt.da
 def _after_append(rows: Sequence[Touchpoint]) -> None:
     _touch_last_activity(
         _latest_per_contact(
-            {"contact_id": r.contact_id, "occurred_at": r.occurred_at, "is_bot": r.is_bot}
+            {
+                "contact_id": r.contact_id,
+                "occurred_at": r.occurred_at,
+                "is_bot": r.is_bot,
+                "type": r.type,
+            }
             for r in rows
         )
     )

@@ -80,3 +80,19 @@ OFFLINE_TYPES = (
     Type.BUSINESS_CARD,
     Type.SEMINAR_ATTENDED,
 )
+
+# Touches that are not the contact's own activity: what we sent them, and bookkeeping. They
+# leave `last_activity_at` alone — a newsletter every week must not keep a silent contact
+# "active", or it would never go cold and return to nurture (and a broadcast would rewrite
+# every recipient's contact row).
+NOT_ACTIVITY_TYPES = frozenset(
+    {
+        Type.EMAIL_SENT,
+        Type.EMAIL_BOUNCED,
+        Type.SCORE_CHANGED,
+        Type.STAGE_CHANGED,
+        Type.DEAL_CREATED,
+        Type.DEAL_WON,
+        Type.DEAL_LOST,
+    }
+)
