@@ -2,10 +2,19 @@
 
 A real `tsunagari serve` (granian, the group-commit writer) takes page views over
 loopback from load-generator processes, each request exactly what the snippet sends for one
-page view. Part-way through, the server is killed with SIGKILL and started again; clients
-retry what failed. Afterwards every acknowledged (2xx) request must be in the database:
-`lost` counts the acknowledged hits that are not. The baseline is the machine's ceiling for
-the same work: a raw bulk insert of the same number of rows into the same table.
+page view. Two phases on the same server:
+
+1. Capacity: every browser sends its next page view as soon as the last is answered.
+   Part-way through, the server is killed with SIGKILL and started again; clients retry what
+   failed. `events_per_s` is what this phase got acknowledged.
+2. Latency: the same browsers send on a fixed schedule at the issue's target rate (2,000/s on
+   SQLite, 5,000/s on PostgreSQL, or TSUNAGARI_BENCH_INGEST_RATE); `p50_ms`/`p99_ms` count from
+   when each request was due. Latency at saturation (phase 1) only measures the queue of
+   waiting browsers, so it is printed apart (`saturated_p50_ms`, `saturated_p99_ms`).
+
+Afterwards every acknowledged (2xx) request must be in the database: `lost` counts the
+acknowledged hits that are not. The baseline is the machine's ceiling for the same work: a
+raw bulk insert of the same number of rows into the same table.
 """
 
 from __future__ import annotations
@@ -171,22 +180,29 @@ async def _read_status(reader) -> int:
     return int(status_line.split()[1])
 
 
-def _client(port: int, stop, seed: int, results) -> None:
+def _client(port: int, stop, seed: int, results, rate: float = 0.0) -> None:
     """One load-generator process: keep-alive connections, each one browser's page views.
 
     asyncio on raw sockets, so the client spends little CPU per request: on a 2-core machine
-    the load generator shares the cores with the server it measures.
+    the load generator shares the cores with the server it measures. With `rate` (requests
+    per second for this process) each browser sends on a fixed schedule and a request's
+    latency counts from when it was due, so a slow answer is not hidden by the requests it
+    delayed; without, each browser sends its next page view as soon as the last is answered.
     """
     import asyncio
 
     latencies: list[float] = []
     counts = {"acked": 0, "failed": 0}
+    interval = CONNECTIONS_PER_CLIENT / rate if rate else 0.0
 
     async def browser(index: int) -> None:
         uids = [secrets.token_hex(16) for _ in range(20)]
         reader = writer = None
         sent = 0
+        due = time.perf_counter() + interval * index / CONNECTIONS_PER_CLIENT
         while not stop.is_set():
+            if interval:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
             body = json.dumps(
                 {
                     "k": "pv",
@@ -199,7 +215,8 @@ def _client(port: int, stop, seed: int, results) -> None:
                 }
             ).encode()
             sent += 1
-            started = time.perf_counter()
+            started = due if interval else time.perf_counter()
+            due += interval
             try:
                 if writer is None:
                     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -223,8 +240,23 @@ def _client(port: int, stop, seed: int, results) -> None:
     async def main() -> None:
         await asyncio.gather(*(browser(i) for i in range(CONNECTIONS_PER_CLIENT)))
 
+    began = time.perf_counter()
     asyncio.run(main())
-    results.put({**counts, "latencies": latencies})
+    results.put({**counts, "latencies": latencies, "seconds": time.perf_counter() - began})
+
+
+def _latency_rate() -> float:
+    """Requests/s offered while measuring latency: the tracking issue's throughput target."""
+    default = 2000 if connection.vendor == "sqlite" else 5000
+    return float(os.environ.get("TSUNAGARI_BENCH_INGEST_RATE", default))
+
+
+def _quantiles(latencies: list[float]) -> tuple[float, float]:
+    """(p50, p99) in milliseconds."""
+    if len(latencies) < 2:
+        return (round(latencies[0] * 1000, 2),) * 2 if latencies else (0.0, 0.0)
+    q = statistics.quantiles(latencies, n=100)
+    return round(q[49] * 1000, 2), round(q[98] * 1000, 2)
 
 
 def _first_hit_stored(timeout: float = 120.0) -> float:
@@ -298,14 +330,26 @@ def run(*, contacts: int = 0, fresh: bool = False, database: str = "") -> dict:
     shape = f"{CLIENT_PROCESSES}×{CONNECTIONS_PER_CLIENT}"
     log(f"server on 127.0.0.1:{port} ({processes} processes); {shape} clients, {duration:.0f} s")
     context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    stop = context.Event()
-    clients = [
-        context.Process(target=_client, args=(port, stop, i * 1000, results))
-        for i in range(CLIENT_PROCESSES)
-    ]
-    for c in clients:
-        c.start()
+
+    def start_clients(rate: float = 0.0):
+        results, stop = context.Queue(), context.Event()
+        clients = [
+            context.Process(target=_client, args=(port, stop, i * 1000, results, rate))
+            for i in range(CLIENT_PROCESSES)
+        ]
+        for c in clients:
+            c.start()
+        return clients, results, stop
+
+    def stop_clients(clients, results, stop) -> list[dict]:
+        stop.set()
+        outcomes = [results.get() for _ in clients]
+        for c in clients:
+            c.join()
+        return outcomes
+
+    # Capacity: browsers as fast as the server answers, a SIGKILL and restart in the middle.
+    running = start_clients()
     # The clock starts with the first stored hit: client processes take a moment to start.
     started = _first_hit_stored()
     time.sleep(duration * 0.4)
@@ -316,11 +360,16 @@ def run(*, contacts: int = 0, fresh: bool = False, database: str = "") -> dict:
     log("server restarted")
     # Run on after the restart long enough to see hits stored by the new server.
     time.sleep(duration * 0.6)
-    stop.set()
-    outcomes = [results.get() for _ in clients]
-    for c in clients:
-        c.join()
+    outcomes = stop_clients(*running)
     elapsed = time.monotonic() - started
+    # Latency at the target rate: the same browsers on a schedule, below saturation.
+    rate = _latency_rate()
+    log(f"latency at {rate:,.0f} requests/s for {duration / 2:.0f} s")
+    running = start_clients(rate / CLIENT_PROCESSES)
+    time.sleep(duration / 2)
+    paced = stop_clients(*running)
+    # Each client's own running time: starting a process is not the server's time.
+    paced_elapsed = statistics.fmean(o["seconds"] for o in paced)
     os.killpg(server.pid, signal.SIGTERM)
     try:
         server.wait(timeout=10)
@@ -328,14 +377,15 @@ def run(*, contacts: int = 0, fresh: bool = False, database: str = "") -> dict:
         os.killpg(server.pid, signal.SIGKILL)
 
     acked = sum(o["acked"] for o in outcomes)
-    failed = sum(o["failed"] for o in outcomes)
-    latencies = sorted(x for o in outcomes for x in o["latencies"])
+    paced_acked = sum(o["acked"] for o in paced)
+    failed = sum(o["failed"] for o in (*outcomes, *paced))
+    saturated = _quantiles([x for o in outcomes for x in o["latencies"]])
+    latency = _quantiles([x for o in paced for x in o["latencies"]])
     connections["default"].close()
     stored = Touchpoint.objects.filter(type="page_view").count()
-    lost = max(0, acked - stored)
+    lost = max(0, acked + paced_acked - stored)
     log(f"acked {acked}, failed {failed}, stored {stored}, lost {lost}")
     baseline = _ceiling(stored or 1)
-    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
     events_per_s = acked / elapsed
     ceiling = (stored or 1) / baseline
     vendor = connection.vendor
@@ -350,9 +400,15 @@ def run(*, contacts: int = 0, fresh: bool = False, database: str = "") -> dict:
         "requests_per_s": round(acked / elapsed, 1),
         "events_per_s": round(events_per_s, 1),
         "ceiling_events_per_s": round(ceiling, 1),
-        "p50_ms": round(q[49] * 1000, 2),
-        "p99_ms": round(q[98] * 1000, 2),
-        "acked": acked,
+        # Latency at the target rate (`latency_rate_per_s` offered, `latency_achieved_per_s`
+        # answered), and at saturation during the capacity run, for comparison.
+        "p50_ms": latency[0],
+        "p99_ms": latency[1],
+        "latency_rate_per_s": round(rate, 1),
+        "latency_achieved_per_s": round(paced_acked / paced_elapsed, 1),
+        "saturated_p50_ms": saturated[0],
+        "saturated_p99_ms": saturated[1],
+        "acked": acked + paced_acked,
         "failed_requests": failed,
         "stored": stored,
         "lost": lost,
