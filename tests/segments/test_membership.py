@@ -162,6 +162,41 @@ def test_the_runner_refreshes_a_segment_never_refreshed_and_one_overdue():
     assert segment.refresh_lease_until is None and segment.refresh_seconds is not None
 
 
+def test_a_behaviour_segment_refresh_closes_exits_and_opens_entries_in_one_pass(
+    hook_calls, django_capture_on_commit_callbacks
+):
+    keen, fading, newcomer = (make_contact(f"{n}@example.jp") for n in ("k", "f", "n"))
+    visit(keen, "/pricing", times=3, days_ago=1)
+    visit(fading, "/pricing", times=3, days_ago=25)
+    segment = dynamic(PRICING_3X)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.segment_refresh(segment)
+    assert (first.entered_count, first.exited_count) == (2, 0)
+    visit(newcomer, "/case-study/towa", times=3, days_ago=1)
+    # Ten days later fading's visits are out of the 30-day window; newcomer's are in.
+    later = timezone.now() + dt.timedelta(days=10)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.segment_refresh(segment, now=later)
+    assert (result.entered_count, result.exited_count, result.size) == (1, 1, 2)
+    assert current(segment) == {keen.pk, newcomer.pk}
+    assert hook_calls[-1] == (segment.pk, [newcomer.pk], [fading.pk])
+    # The stay that ended is closed at the refresh's time, the other untouched.
+    assert Membership.objects.get(segment=segment, contact=fading).exited_at == later
+    assert Membership.objects.get(segment=segment, contact=keen).exited_at is None
+
+
+def test_deleting_a_contact_for_good_deletes_its_stays():
+    # No foreign-key constraint in the database: the cascade is Django's.
+    contact = make_contact("a@example.jp", do_not_contact=True)
+    other = make_contact("b@example.jp", do_not_contact=True)
+    segment = dynamic({"field": "contact.do_not_contact", "op": "is_true"})
+    services.segment_refresh(segment)
+    contact.delete()
+    assert list(Membership.objects.values_list("contact_id", flat=True)) == [other.pk]
+    segment.delete()
+    assert not Membership.objects.exists()
+
+
 def test_deleted_contacts_leave_on_the_next_refresh():
     contact = make_contact("a@example.jp", do_not_contact=True)
     segment = dynamic({"field": "contact.do_not_contact", "op": "is_true"})

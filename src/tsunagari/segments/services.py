@@ -317,9 +317,11 @@ def _close_exits(
     """One UPDATE closing the current stays (of `scope_ids`, or all) that no longer match.
 
     Current stays are found by the partial unique index on (segment, contact) WHERE exited_at
-    IS NULL. PostgreSQL: NOT EXISTS, a hash anti-join against the matching contacts. SQLite:
-    NOT IN, the matching ids built once into a temporary index (a correlated NOT EXISTS would
-    evaluate the filter once per member).
+    IS NULL. The matching contacts are computed once, never once per member: on PostgreSQL a
+    MATERIALIZED CTE and NOT EXISTS against it (a plain NOT EXISTS over the filter let the
+    planner pick a nested loop that ran a behaviour condition's GROUP BY once per member: 31 s
+    for 159 members of a 100,000-contact set); on SQLite NOT IN, which builds the matching ids
+    once into a temporary index.
     """
     sql, params = _members_sql(matching)
     table = connection.ops.quote_name(Membership._meta.db_table)
@@ -327,14 +329,19 @@ def _close_exits(
     if scope_ids is not None:
         scope = f" AND contact_id IN ({', '.join(['%s'] * len(scope_ids))})"
         scope_params = list(scope_ids)
+    stamp = connection.ops.adapt_datetimefield_value(now)
     if connection.vendor == "postgresql":
-        gone = f"NOT EXISTS (SELECT 1 FROM ({sql}) m WHERE m.member_id = {table}.contact_id)"
-    else:
-        gone = f"contact_id NOT IN (SELECT m.member_id FROM ({sql}) m)"
+        return _write(
+            f"WITH m AS MATERIALIZED ({sql}) UPDATE {table} SET exited_at = %s "
+            f"WHERE segment_id = %s AND exited_at IS NULL{scope} "
+            f"AND NOT EXISTS (SELECT 1 FROM m WHERE m.member_id = {table}.contact_id)",
+            [*params, stamp, segment.pk, *scope_params],
+            want_ids,
+        )
     return _write(
-        f"UPDATE {table} SET exited_at = %s "
-        f"WHERE segment_id = %s AND exited_at IS NULL{scope} AND {gone}",
-        [connection.ops.adapt_datetimefield_value(now), segment.pk, *scope_params, *params],
+        f"UPDATE {table} SET exited_at = %s WHERE segment_id = %s AND exited_at IS NULL{scope} "
+        f"AND contact_id NOT IN (SELECT m.member_id FROM ({sql}) m)",
+        [stamp, segment.pk, *scope_params, *params],
         want_ids,
     )
 
