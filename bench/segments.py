@@ -224,19 +224,13 @@ def _sql_refresh(segment: Segment, sql: str, params: list, now) -> int:
     stamp = connection.ops.adapt_datetimefield_value(now)
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # Computed once: NOT EXISTS over the query itself may run it once per member.
-            cursor.execute(
-                f"WITH b AS MATERIALIZED ({sql}) UPDATE segments_membership SET exited_at = %s "
-                "WHERE segment_id = %s AND exited_at IS NULL AND NOT EXISTS "
-                "(SELECT 1 FROM b WHERE b.id = segments_membership.contact_id)",
-                [*params, stamp, segment.pk],
-            )
-        else:
-            cursor.execute(
-                "UPDATE segments_membership SET exited_at = %s WHERE segment_id = %s "
-                f"AND exited_at IS NULL AND contact_id NOT IN (SELECT b.id FROM ({sql}) b)",
-                [stamp, segment.pk, *params],
-            )
+            # Enough memory for PostgreSQL to hash the NOT IN list instead of rescanning it.
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute(
+            "UPDATE segments_membership SET exited_at = %s WHERE segment_id = %s "
+            f"AND exited_at IS NULL AND contact_id NOT IN (SELECT b.id FROM ({sql}) b)",
+            [stamp, segment.pk, *params],
+        )
         changed = cursor.rowcount
         cursor.execute(
             "INSERT INTO segments_membership (segment_id, contact_id, entered_at, source) "
