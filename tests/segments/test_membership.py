@@ -86,7 +86,9 @@ def test_a_full_refresh_opens_and_closes_stays_and_calls_hooks_after_commit(
     assert stay.exited_at is not None and stay.source == "refresh"
     segment.refresh_from_db()
     assert segment.member_count == 1 and segment.refreshed_at is not None
-    assert SegmentSize.objects.get(segment=segment).size == 1
+    # Today's size row: the size now, and every entry and exit of the day.
+    today = SegmentSize.objects.get(segment=segment)
+    assert (today.size, today.entered, today.exited) == (1, 2, 1)
 
 
 def _changed(obj, **fields):

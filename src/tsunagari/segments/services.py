@@ -369,16 +369,19 @@ def _current_count(segment: Segment) -> int:
 
 
 def _record_size(segment: Segment, now: dt.datetime, entered: int, exited: int, size: int) -> int:
-    """Keep today's size row (growth over time): the size now and today's entries and exits."""
-    day = timezone.localdate(now)
-    row, created = SegmentSize.objects.get_or_create(
-        segment_id=segment.pk,
-        day=day,
-        defaults={"size": size, "entered": entered, "exited": exited},
-    )
-    if not created:
-        SegmentSize.objects.filter(pk=row.pk).update(
-            size=size, entered=row.entered + entered, exited=row.exited + exited
+    """Keep today's size row (growth over time): the size now and today's entries and exits.
+
+    One upsert (PostgreSQL and SQLite alike) rather than a read, a savepoint and a write.
+    """
+    table = connection.ops.quote_name(SegmentSize._meta.db_table)
+    day = connection.ops.adapt_datefield_value(timezone.localdate(now))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (segment_id, day, size, entered, exited) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (segment_id, day) DO UPDATE SET "
+            f"size = excluded.size, entered = {table}.entered + excluded.entered, "
+            f"exited = {table}.exited + excluded.exited",
+            [segment.pk, day, size, entered, exited],
         )
     return size
 
