@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -298,12 +298,14 @@ def _insert_entries(
     sql, params = _members_sql(matching)
     table = connection.ops.quote_name(Membership._meta.db_table)
     stamp = connection.ops.adapt_datetimefield_value(now)
-    return _write(
-        f"INSERT INTO {table} (segment_id, contact_id, entered_at, source) "
-        f"SELECT %s, new.member_id, %s, %s FROM ({sql}) new",
-        [segment.pk, stamp, source, *params],
-        want_ids,
-    )
+    # The anti-join hashes the current members: in memory, not in batches on disk.
+    with _hash_memory() if skip_current else nullcontext():
+        return _write(
+            f"INSERT INTO {table} (segment_id, contact_id, entered_at, source) "
+            f"SELECT %s, new.member_id, %s, %s FROM ({sql}) new",
+            [segment.pk, stamp, source, *params],
+            want_ids,
+        )
 
 
 def _close_exits(
@@ -340,8 +342,9 @@ def _close_exits(
 
 
 # PostgreSQL hashes a NOT IN subquery only when its estimated size fits in work_mem (4 MB by
-# default: about 170,000 ids); a million ids need about 40 MB.
-EXITS_WORK_MEM = "256MB"
+# default: about 170,000 ids), and spills a hash join's table to disk beyond it; a million
+# ids need about 40 MB.
+REFRESH_WORK_MEM = "256MB"
 
 
 @contextmanager
@@ -353,7 +356,7 @@ def _hash_memory() -> Iterator[None]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('work_mem')")
         previous = cursor.fetchone()[0]
-        cursor.execute("SELECT set_config('work_mem', %s, true)", [EXITS_WORK_MEM])
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [REFRESH_WORK_MEM])
     yield  # an error aborts the transaction, and the setting with it
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('work_mem', %s, true)", [previous])
