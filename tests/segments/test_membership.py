@@ -266,3 +266,42 @@ def test_a_preview_counts_and_samples():
         {"field": "contact.department", "op": "contains", "value": "情報"}
     )
     assert preview.count == 12 and len(preview.sample) == services.SAMPLE_SIZE
+
+
+def test_account_conditions_grouped_together_keep_their_meaning():
+    # AND/OR of account conditions compile to one subquery over accounts; contacts without an
+    # account must still fail them, and pass their NOT.
+    big_maker = make_account(name="東和製作所", industry="manufacturing", employee_count=500)
+    small_maker = make_account(name="小林工業", industry="manufacturing", employee_count=20)
+    target_shop = make_account(name="青空商店", industry="trade", employee_count=10)
+    target_shop.is_target = True
+    crm_services.account_save(account=target_shop, domains=())
+    a = make_contact("a@towa.jp", account=big_maker)
+    b = make_contact("b@kobayashi.jp", account=small_maker)
+    c = make_contact("c@aozora.jp", account=target_shop)
+    loner = make_contact("loner@example.jp")
+    large_makers_or_targets = {
+        "or": [
+            {
+                "and": [
+                    {"field": "account.industry", "op": "eq", "value": "manufacturing"},
+                    {"field": "account.employee_count", "op": "gte", "value": 300},
+                ]
+            },
+            {"field": "account.is_target", "op": "is_true"},
+        ]
+    }
+
+    def matching(definition: dict) -> set[int]:
+        return set(services.compile_filter(definition).values_list("pk", flat=True))
+
+    assert matching(large_makers_or_targets) == {a.pk, c.pk}
+    assert matching({"not": large_makers_or_targets}) == {b.pk, loner.pk}
+    both = {
+        "and": [
+            {"field": "account.industry", "op": "eq", "value": "manufacturing"},
+            {"field": "account.industry", "op": "neq", "value": "trade"},
+            {"field": "account.employee_count", "op": "lt", "value": 100},
+        ]
+    }
+    assert matching(both) == {b.pk}
