@@ -3,14 +3,20 @@
 On a throw-away copy of the generated data set (1M contacts, ~10M touchpoints by default), each
 definition below is compiled by the segment compiler and
 
-- counted (what the builder's live count does: `compile_filter(...).count()`), and
-- materialised from empty (`segment_refresh`: INSERT … SELECT of the members, UPDATE of the
-  stays that ended, the daily size row), the real code path of a refresh;
+- counted (what the builder's live count does: `compile_filter(...).count()` under
+  `time_limit`, with its settings), and
+- materialised from empty (`segment_refresh`: one INSERT … SELECT of the members, the daily
+  size row), the real code path of a refresh, three times in turn with the baseline (the rows
+  removed in between, untimed), the median kept;
+- refreshed with nothing changed (`segment_refresh` again: the UPDATE closing exits and the
+  INSERT … SELECT … WHERE NOT EXISTS of entries, both finding nothing);
 
 beside a hand-written SQL query for the same definition, run in the same process on the same
-data: its COUNT(*) and its INSERT … SELECT into the membership table. The member counts must
-agree, so both sides do the same work. `ratio` is ours over the hand-written query for the
-count; `materialize_ratio` the same for materialisation; `max_ratio` the worst of both.
+data: its COUNT(*), its INSERT … SELECT into the membership table, and the same UPDATE and
+INSERT written by hand for the refresh. The member counts must agree, so both sides write the
+same membership rows. `ratio` is ours over the hand-written query for the count;
+`materialize_ratio` and `refresh_ratio` the same for materialising and refreshing; `max_ratio`
+the worst of the count and materialisation ratios (the issue's targets).
 
 "Now" is the data set's own end (its latest page view), so "the last 30 days" has data.
 """
@@ -27,11 +33,13 @@ from django.utils import timezone
 
 from bench.common import BenchError, database_version, log, prepared_dataset
 from tsunagari.segments import services
-from tsunagari.segments.models import Membership, Segment
+from tsunagari.segments.models import Membership, Segment, SegmentSize
 from tsunagari.tracking.models import Touchpoint
 
 DEFAULT_CONTACTS = 1_000_000
 REPEAT = 3
+MATERIALIZE_REPEAT = 3
+COUNT_TIMEOUT_S = 120.0
 
 EXAMPLE = {
     "and": [
@@ -196,8 +204,27 @@ def _median_seconds(call: Callable[[], object]) -> tuple[float, object]:
     return statistics.median(samples), result
 
 
+def _session_settings(cursor) -> None:
+    """The settings the segment code runs its statements with, for the hand-written SQL too.
+
+    PostgreSQL: no JIT (its compilation cost more than it saved here) and work_mem enough to
+    hash a million ids, so that the ratio compares the queries, not the settings.
+    """
+    if connection.vendor == "postgresql":
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+
+
+def _count(qs) -> int:
+    """The builder's live count: under its time limit (here a generous one) and settings."""
+    with services.time_limit(COUNT_TIMEOUT_S):
+        return qs.count()
+
+
 def _sql_count(sql: str, params: list) -> int:
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL jit = off")
         cursor.execute(f"SELECT COUNT(*) FROM ({sql}) b", params)
         return cursor.fetchone()[0]
 
@@ -205,12 +232,42 @@ def _sql_count(sql: str, params: list) -> int:
 def _sql_materialize(segment: Segment, sql: str, params: list, now) -> int:
     stamp = connection.ops.adapt_datetimefield_value(now)
     with transaction.atomic(), connection.cursor() as cursor:
+        _session_settings(cursor)
         cursor.execute(
             "INSERT INTO segments_membership (segment_id, contact_id, entered_at, source) "
             f"SELECT %s, b.id, %s, 'baseline' FROM ({sql}) b",
             [segment.pk, stamp, *params],
         )
         return cursor.rowcount
+
+
+def _sql_refresh(segment: Segment, sql: str, params: list, now) -> int:
+    """A refresh by hand: close the stays that no longer match, open stays for newcomers."""
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    with transaction.atomic(), connection.cursor() as cursor:
+        _session_settings(cursor)
+        cursor.execute(
+            "UPDATE segments_membership SET exited_at = %s WHERE segment_id = %s "
+            f"AND exited_at IS NULL AND contact_id NOT IN (SELECT b.id FROM ({sql}) b)",
+            [stamp, segment.pk, *params],
+        )
+        changed = cursor.rowcount
+        cursor.execute(
+            "INSERT INTO segments_membership (segment_id, contact_id, entered_at, source) "
+            f"SELECT %s, b.id, %s, 'baseline' FROM ({sql}) b WHERE NOT EXISTS (SELECT 1 "
+            "FROM segments_membership m WHERE m.segment_id = %s AND m.exited_at IS NULL "
+            "AND m.contact_id = b.id)",
+            [segment.pk, stamp, *params, segment.pk],
+        )
+        return changed + cursor.rowcount
+
+
+def _empty(segment: Segment) -> None:
+    """Remove a segment's stays (between two timed materialisations), untimed."""
+    with transaction.atomic():
+        Membership.objects.filter(segment=segment).delete()
+        SegmentSize.objects.filter(segment=segment).delete()
+        Segment.objects.filter(pk=segment.pk).update(member_count=0, refreshed_at=None)
 
 
 def _measure(name: str, description: str, definition: dict, ids: dict, now) -> dict:
@@ -221,22 +278,36 @@ def _measure(name: str, description: str, definition: dict, ids: dict, now) -> d
     )
     ids[name] = segment.pk
     qs = services.compile_filter(definition, now=now, segment_id=segment.pk)
-    count_s, count = _median_seconds(qs.count)
+    count_s, count = _median_seconds(lambda: _count(qs))
     baseline_s, baseline_count = _median_seconds(lambda: _sql_count(sql, params))
     if count != baseline_count:
         raise BenchError(
             f"{name}: the segment counts {count}, the hand-written SQL {baseline_count}"
         )
-    began = time.perf_counter()
-    result = services.segment_refresh(segment, now=now)
-    materialize_s = time.perf_counter() - began
+    # Materialising from empty, each side MATERIALIZE_REPEAT times in turn (the rows removed
+    # in between, untimed), so that neither pays alone for a cold cache or a growing table.
     scratch = Segment.objects.create(name=f"bench baseline {name}", kind=Segment.Kind.STATIC)
-    began = time.perf_counter()
-    inserted = _sql_materialize(scratch, sql, params, now)
-    baseline_materialize_s = time.perf_counter() - began
-    if result.size != count or inserted != count:
-        raise BenchError(f"{name}: materialised {result.size} and {inserted}, counted {count}")
-    Membership.objects.filter(segment=scratch).delete()
+    ours, theirs = [], []
+    for attempt in range(MATERIALIZE_REPEAT):
+        if attempt:
+            _empty(segment)
+            _empty(scratch)
+        began = time.perf_counter()
+        result = services.segment_refresh(segment, now=now)
+        ours.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        inserted = _sql_materialize(scratch, sql, params, now)
+        theirs.append(time.perf_counter() - began)
+        if result.size != count or inserted != count:
+            raise BenchError(f"{name}: materialised {result.size} and {inserted}, counted {count}")
+    materialize_s, baseline_materialize_s = statistics.median(ours), statistics.median(theirs)
+    # A refresh with nothing changed: the exits' UPDATE and the entries' INSERT find nothing
+    # to write, so every run is the same work.
+    refresh_s, refreshed = _median_seconds(lambda: services.segment_refresh(segment, now=now))
+    baseline_refresh_s, changed = _median_seconds(lambda: _sql_refresh(scratch, sql, params, now))
+    if refreshed.entered_count or refreshed.exited_count or changed:
+        raise BenchError(f"{name}: a refresh with nothing changed changed membership")
+    _empty(scratch)
     scratch.delete()
     figures = {
         "name": name,
@@ -250,11 +321,15 @@ def _measure(name: str, description: str, definition: dict, ids: dict, now) -> d
         "materialize_ratio": round(materialize_s / baseline_materialize_s, 2)
         if baseline_materialize_s
         else 0.0,
+        "refresh_s": round(refresh_s, 4),
+        "baseline_refresh_s": round(baseline_refresh_s, 4),
+        "refresh_ratio": round(refresh_s / baseline_refresh_s, 2) if baseline_refresh_s else 0.0,
     }
     log(
         f"{name}: {count:,} members; count {count_s:.3f} s (SQL {baseline_s:.3f} s, "
         f"×{figures['ratio']}), materialise {materialize_s:.3f} s "
-        f"(SQL {baseline_materialize_s:.3f} s, ×{figures['materialize_ratio']})"
+        f"(SQL {baseline_materialize_s:.3f} s, ×{figures['materialize_ratio']}), "
+        f"refresh {refresh_s:.3f} s (SQL {baseline_refresh_s:.3f} s, ×{figures['refresh_ratio']})"
     )
     return figures
 
@@ -286,6 +361,8 @@ def run(*, contacts: int, fresh: bool, database: str) -> dict:
             "max_count_s": max(r["count_s"] for r in rows),
             "max_materialize_s": max(r["materialize_s"] for r in rows),
             "max_ratio": max(max(r["ratio"], r["materialize_ratio"]) for r in rows),
+            "max_refresh_s": max(r["refresh_s"] for r in rows),
+            "max_refresh_ratio": max(r["refresh_ratio"] for r in rows),
             "dataset_build_seconds": dataset.build_seconds,
             "dataset_built_now": dataset.built_now,
         }

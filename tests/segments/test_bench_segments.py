@@ -36,6 +36,7 @@ def test_the_segments_benchmark_prints_every_figure_the_issue_names():
     ]
     for row in figures["segments"]:
         assert {"count_s", "materialize_s", "baseline_s", "ratio"} <= row.keys()
+        assert {"refresh_s", "baseline_refresh_s", "refresh_ratio"} <= row.keys()
         assert row["count_s"] > 0 and row["baseline_s"] > 0 and row["ratio"] > 0
     assert figures["max_count_s"] == max(r["count_s"] for r in figures["segments"])
     assert figures["max_materialize_s"] == max(r["materialize_s"] for r in figures["segments"])

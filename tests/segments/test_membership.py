@@ -86,7 +86,9 @@ def test_a_full_refresh_opens_and_closes_stays_and_calls_hooks_after_commit(
     assert stay.exited_at is not None and stay.source == "refresh"
     segment.refresh_from_db()
     assert segment.member_count == 1 and segment.refreshed_at is not None
-    assert SegmentSize.objects.get(segment=segment).size == 1
+    # Today's size row: the size now, and every entry and exit of the day.
+    today = SegmentSize.objects.get(segment=segment)
+    assert (today.size, today.entered, today.exited) == (1, 2, 1)
 
 
 def _changed(obj, **fields):
@@ -162,6 +164,41 @@ def test_the_runner_refreshes_a_segment_never_refreshed_and_one_overdue():
     assert segment.refresh_lease_until is None and segment.refresh_seconds is not None
 
 
+def test_a_behaviour_segment_refresh_closes_exits_and_opens_entries_in_one_pass(
+    hook_calls, django_capture_on_commit_callbacks
+):
+    keen, fading, newcomer = (make_contact(f"{n}@example.jp") for n in ("k", "f", "n"))
+    visit(keen, "/pricing", times=3, days_ago=1)
+    visit(fading, "/pricing", times=3, days_ago=25)
+    segment = dynamic(PRICING_3X)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.segment_refresh(segment)
+    assert (first.entered_count, first.exited_count) == (2, 0)
+    visit(newcomer, "/case-study/towa", times=3, days_ago=1)
+    # Ten days later fading's visits are out of the 30-day window; newcomer's are in.
+    later = timezone.now() + dt.timedelta(days=10)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.segment_refresh(segment, now=later)
+    assert (result.entered_count, result.exited_count, result.size) == (1, 1, 2)
+    assert current(segment) == {keen.pk, newcomer.pk}
+    assert hook_calls[-1] == (segment.pk, [newcomer.pk], [fading.pk])
+    # The stay that ended is closed at the refresh's time, the other untouched.
+    assert Membership.objects.get(segment=segment, contact=fading).exited_at == later
+    assert Membership.objects.get(segment=segment, contact=keen).exited_at is None
+
+
+def test_deleting_a_contact_for_good_deletes_its_stays():
+    # No foreign-key constraint in the database: the cascade is Django's.
+    contact = make_contact("a@example.jp", do_not_contact=True)
+    other = make_contact("b@example.jp", do_not_contact=True)
+    segment = dynamic({"field": "contact.do_not_contact", "op": "is_true"})
+    services.segment_refresh(segment)
+    contact.delete()
+    assert list(Membership.objects.values_list("contact_id", flat=True)) == [other.pk]
+    segment.delete()
+    assert not Membership.objects.exists()
+
+
 def test_deleted_contacts_leave_on_the_next_refresh():
     contact = make_contact("a@example.jp", do_not_contact=True)
     segment = dynamic({"field": "contact.do_not_contact", "op": "is_true"})
@@ -229,3 +266,42 @@ def test_a_preview_counts_and_samples():
         {"field": "contact.department", "op": "contains", "value": "情報"}
     )
     assert preview.count == 12 and len(preview.sample) == services.SAMPLE_SIZE
+
+
+def test_account_conditions_grouped_together_keep_their_meaning():
+    # AND/OR of account conditions compile to one subquery over accounts; contacts without an
+    # account must still fail them, and pass their NOT.
+    big_maker = make_account(name="東和製作所", industry="manufacturing", employee_count=500)
+    small_maker = make_account(name="小林工業", industry="manufacturing", employee_count=20)
+    target_shop = make_account(name="青空商店", industry="trade", employee_count=10)
+    target_shop.is_target = True
+    crm_services.account_save(account=target_shop, domains=())
+    a = make_contact("a@towa.jp", account=big_maker)
+    b = make_contact("b@kobayashi.jp", account=small_maker)
+    c = make_contact("c@aozora.jp", account=target_shop)
+    loner = make_contact("loner@example.jp")
+    large_makers_or_targets = {
+        "or": [
+            {
+                "and": [
+                    {"field": "account.industry", "op": "eq", "value": "manufacturing"},
+                    {"field": "account.employee_count", "op": "gte", "value": 300},
+                ]
+            },
+            {"field": "account.is_target", "op": "is_true"},
+        ]
+    }
+
+    def matching(definition: dict) -> set[int]:
+        return set(services.compile_filter(definition).values_list("pk", flat=True))
+
+    assert matching(large_makers_or_targets) == {a.pk, c.pk}
+    assert matching({"not": large_makers_or_targets}) == {b.pk, loner.pk}
+    both = {
+        "and": [
+            {"field": "account.industry", "op": "eq", "value": "manufacturing"},
+            {"field": "account.industry", "op": "neq", "value": "trade"},
+            {"field": "account.employee_count", "op": "lt", "value": 100},
+        ]
+    }
+    assert matching(both) == {b.pk}

@@ -87,11 +87,21 @@ class _Compiler:
     # -- nodes ---------------------------------------------------------------------------
     def node(self, node: dict) -> Q:
         kind = lang.node_kind(node)
-        if kind == "and":
-            parts = [self.node(child) for child in node["and"]]
-            return reduce(lambda a, b: a & b, parts) if parts else TRUE
-        if kind == "or":
-            return reduce(lambda a, b: a | b, (self.node(child) for child in node["or"]))
+        if kind in ("and", "or"):
+            # Account conditions side by side become one test of the contact's account (one
+            # subquery over accounts instead of one per condition): a contact has one account,
+            # so "its account is in A and in B" is "its account is in A ∩ B", and so for OR.
+            children = node[kind]
+            on_account = [child for child in children if self.account_only(child)]
+            parts = [self.node(child) for child in children if not self.account_only(child)]
+            if len(on_account) > 1:
+                accounts = Account.objects.filter(self.account_q({kind: on_account}))
+                parts.append(self.account_exists(accounts))
+            else:
+                parts += [self.node(child) for child in on_account]
+            if kind == "and":
+                return reduce(lambda a, b: a & b, parts) if parts else TRUE
+            return reduce(lambda a, b: a | b, parts)
         if kind == "not":
             return ~self.node(node["not"])
         if kind == "field":
@@ -227,6 +237,40 @@ class _Compiler:
                 empty |= Q(**{column: ""})
             return Q(account_id__isnull=True) | self.account_exists(accounts.filter(empty))
         return self.account_exists(accounts.filter(self.column(f, column, op, value)))
+
+    # Operators that hold only for a contact with an account (a missing value is false), so
+    # they can be asked of the account itself; the others (neq, is_empty…) hold without one.
+    ACCOUNT_POSITIVE = frozenset(
+        ("eq", "in", "contains", "starts_with", "gt", "gte", "lt", "lte", "between",
+         "is_true", "is_false")
+    )  # fmt: skip
+
+    def account_only(self, node: Any) -> bool:
+        """A condition on the account's own columns alone (AND/OR of such), none negated."""
+        kind = lang.node_kind(node) if isinstance(node, dict) else ""
+        if kind in ("and", "or"):
+            return bool(node[kind]) and all(self.account_only(child) for child in node[kind])
+        if kind != "field":
+            return False
+        f = self.fields.get(node["field"])
+        return (
+            f is not None
+            and f.key.startswith("account.")
+            and not f.custom
+            and node["op"] in self.ACCOUNT_POSITIVE
+        )
+
+    def account_q(self, node: dict) -> Q:
+        """The Q over Account of an `account_only` node."""
+        kind = lang.node_kind(node)
+        if kind == "and":
+            return reduce(lambda a, b: a & b, (self.account_q(c) for c in node["and"]))
+        if kind == "or":
+            return reduce(lambda a, b: a | b, (self.account_q(c) for c in node["or"]))
+        f = self.fields[node["field"]]
+        column = f.key.split(".", 1)[1]
+        column = "owner_id" if column == "owner" else column
+        return self.column(f, column, node["op"], node.get("value"))
 
     def account_exists(self, accounts: QuerySet) -> Q:
         if self.vendor == "postgresql":
