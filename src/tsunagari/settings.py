@@ -195,9 +195,9 @@ X_FRAME_OPTIONS = "DENY"
 
 # Email: bounces and complaints delivered to a maildir (fetchmail/getmail), sending batches.
 TSUNAGARI_BOUNCE_MAILDIR = env_str("TSUNAGARI_BOUNCE_MAILDIR")
-TSUNAGARI_MAIL_BATCH = env_int("TSUNAGARI_MAIL_BATCH", 100)
+TSUNAGARI_MAIL_BATCH = env_int("TSUNAGARI_MAIL_BATCH", 200)
 # SMTP (or ESP) connections a worker delivers one batch over at once.
-TSUNAGARI_MAIL_CONNECTIONS = env_int("TSUNAGARI_MAIL_CONNECTIONS", 4)
+TSUNAGARI_MAIL_CONNECTIONS = env_int("TSUNAGARI_MAIL_CONNECTIONS", 8)
 TSUNAGARI_MAIL_LEASE_SECONDS = env_int("TSUNAGARI_MAIL_LEASE_SECONDS", 300)
 # django-anymail (ESP sending and webhooks): every ANYMAIL_<NAME> variable becomes
 # ANYMAIL["<NAME>"], e.g. ANYMAIL_WEBHOOK_SECRET=user:password, ANYMAIL_SENDGRID_API_KEY=….
