@@ -180,22 +180,31 @@ def _ready(now: dt.datetime) -> Q:
 def claim_batch(
     limit: int | None = None, now: dt.datetime | None = None
 ) -> tuple[str, list[StepRun]]:
-    """Compare-and-set claim of due runs of live journeys: (claim token, runs)."""
+    """Compare-and-set claim of due runs of live journeys: (claim token, runs).
+
+    On PostgreSQL the candidates are read with FOR UPDATE SKIP LOCKED in the claim's own
+    transaction, so concurrent workers (several Celery processes) take disjoint batches instead
+    of all reading the same oldest rows and all but one finding them taken. SQLite has one
+    writer at a time; there the compare-and-set UPDATE alone decides.
+    """
     now = now or timezone.now()
-    ids = list(
-        StepRun.objects.filter(_ready(now), journey__status=Journey.Status.LIVE)
-        .order_by("due_at")
-        .values_list("pk", flat=True)[: limit or batch_size()]
-    )
-    if not ids:
-        return "", []
     token = secrets.token_hex(16)
-    StepRun.objects.filter(_ready(now), pk__in=ids).update(
-        status=StepRun.Status.RUNNING,
-        lease_until=now + lease(),
-        attempts=F("attempts") + 1,
-        claim=token,
-    )
+    candidates = StepRun.objects.filter(_ready(now), journey__status=Journey.Status.LIVE)
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    if skip_locked:
+        candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+    with transaction.atomic():
+        ids = list(
+            candidates.order_by("due_at").values_list("pk", flat=True)[: limit or batch_size()]
+        )
+        if not ids:
+            return "", []
+        StepRun.objects.filter(_ready(now), pk__in=ids).update(
+            status=StepRun.Status.RUNNING,
+            lease_until=now + lease(),
+            attempts=F("attempts") + 1,
+            claim=token,
+        )
     runs = list(StepRun.objects.filter(claim=token, status=StepRun.Status.RUNNING).order_by("pk"))
     return token, runs
 
