@@ -97,11 +97,31 @@ def settings_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_capability(EDIT)
 @require_http_methods(["GET", "POST"])
 def step_edit(request: HttpRequest, pk: int, key: str = "") -> HttpResponse:
-    """htmx: the step form in the side panel; on save, the graph re-rendered."""
+    """htmx: the step form in the side panel; on save, the graph re-rendered.
+
+    A GET with `type` re-renders the panel while editing (the type, the wait mode or a
+    condition's kind changed, or a condition was added), keeping what was typed.
+    """
     journey = get_object_or_404(Journey, pk=pk, status=Journey.Status.DRAFT)
     after = request.GET.get("after", "") or request.POST.get("after", "")
-    initial = StepForm.initial_for(key, journey.steps.get(key, {})) if key else {"type": "email"}
-    form = StepForm(request.POST or None, initial=initial)
+    url = request.path + (f"?after={after}" if after else "")
+    step = journey.steps.get(key, {}) if key else {}
+    if request.method == "POST":
+        form = StepForm(request.POST, journey=journey, rerender_url=url)
+    elif "type" in request.GET:
+        form = StepForm(
+            journey=journey,
+            initial=request.GET.dict(),
+            add_condition="add_condition" in request.GET,
+            rerender_url=url,
+        )
+    else:
+        form = StepForm(
+            journey=journey,
+            initial=StepForm.initial_for(key, step) if key else {"type": "email"},
+            conditions=step.get("conditions", []),
+            rerender_url=url,
+        )
     if request.method == "POST" and form.is_valid():
         try:
             services.step_save(
