@@ -571,6 +571,18 @@ def _static_list(journey, key, step, runs, outcome, now) -> None:
     _next_all(step, runs, outcome)
 
 
+def _stream(journey, key, step, runs, outcome, now) -> None:
+    """Join a nurture stream (once per contact: the member row is UNIQUE); one INSERT."""
+    from tsunagari.journeys.models import Stream
+    from tsunagari.journeys.streams import stream_join
+
+    stream = Stream.objects.filter(pk=step.get("stream_id")).first()
+    if stream is None:
+        raise StepError(f"the nurture stream {step.get('stream_id')} was deleted")
+    stream_join(stream, [r.contact_id for r in runs], now)
+    _next_all(step, runs, outcome)
+
+
 def _owner(journey, key, step, runs, outcome, now) -> None:
     from tsunagari.core.models import User
 
@@ -677,6 +689,7 @@ HANDLERS = {
     "score": _score,
     "tags": _tags,
     "list": _static_list,
+    "stream": _stream,
     "owner": _owner,
     "task": _task,
     "notify": _notify,

@@ -34,6 +34,7 @@ STEP_TYPES = [
     ("score", _("Add or remove points")),
     ("tags", _("Add or remove tags")),
     ("list", _("Add to or remove from a static list")),
+    ("stream", _("Join a nurture stream")),
     ("owner", _("Assign owner")),
     ("task", _("Create a task for the owner")),
     ("notify", _("Notify the owner")),
@@ -361,6 +362,7 @@ TYPE_FIELDS = {
     "score": ["points"],
     "tags": ["add", "remove"],
     "list": ["segment_id", "action"],
+    "stream": ["stream_id"],
     "owner": ["user_id"],
     "task": ["title"],
     "notify": ["title"],
@@ -413,6 +415,9 @@ class StepForm(forms.Form):
     action = forms.ChoiceField(
         label=_("Action"), choices=[("add", _("Add")), ("remove", _("Remove"))], required=False
     )
+    stream_id = forms.TypedChoiceField(
+        label=_("Nurture stream"), required=False, coerce=int, empty_value=None
+    )
     user_id = forms.TypedChoiceField(label=_("User"), required=False, coerce=int, empty_value=None)
     title = forms.CharField(label=_("Title"), required=False, max_length=200)
     url = forms.URLField(label=_("Webhook URL"), required=False, assume_scheme="https")
@@ -451,6 +456,7 @@ class StepForm(forms.Form):
         self.fields["template_id"].choices = [("", "—"), *pickers.templates()]
         self.fields["segment_id"].choices = [("", "—"), *pickers.segments(static_only=True)]
         self.fields["user_id"].choices = [("", "—"), *pickers.users()]
+        self.fields["stream_id"].choices = [("", "—"), *pickers.streams()]
         for name in ("next", "yes", "no"):
             self.fields[name].widget.attrs["list"] = "journey-step-keys"
         for name in ("add", "remove"):
@@ -535,6 +541,7 @@ class StepForm(forms.Form):
             "email": ("template_id", _("Choose the email template.")),
             "lifecycle": ("stage", _("Choose the lifecycle stage.")),
             "list": ("segment_id", _("Choose the static list.")),
+            "stream": ("stream_id", _("Choose the nurture stream.")),
             "owner": ("user_id", _("Choose the user.")),
             "webhook": ("url", _("Enter the webhook URL.")),
         }
@@ -607,6 +614,8 @@ class StepForm(forms.Form):
             step["remove"] = [t.strip() for t in d["remove"].split(",") if t.strip()]
         elif kind == "list":
             step.update(segment_id=d["segment_id"], action=d["action"] or "add")
+        elif kind == "stream":
+            step["stream_id"] = d["stream_id"]
         elif kind == "owner":
             step["user_id"] = d["user_id"]
         elif kind in {"task", "notify"}:
@@ -627,3 +636,39 @@ def _int(raw, default: int) -> int:
 
 class CsvForm(forms.Form):
     file = forms.FileField(label=_("CSV file (an email column)"))
+
+
+WEEKDAYS = [
+    (0, _("Monday")),
+    (1, _("Tuesday")),
+    (2, _("Wednesday")),
+    (3, _("Thursday")),
+    (4, _("Friday")),
+    (5, _("Saturday")),
+    (6, _("Sunday")),
+]
+
+
+class StreamForm(forms.Form):
+    """A nurture stream's name and cadence (every N weeks on a weekday at an hour)."""
+
+    name = forms.CharField(label=_("Name"), max_length=120)
+    every_weeks = forms.IntegerField(label=_("Every N weeks"), min_value=1, max_value=52, initial=2)
+    weekday = forms.TypedChoiceField(label=_("Weekday"), choices=WEEKDAYS, coerce=int, initial=1)
+    hour = forms.IntegerField(label=_("Hour"), min_value=0, max_value=23, initial=10)
+    is_active = forms.BooleanField(
+        label=_("Active (sends at each slot)"), required=False, initial=True
+    )
+
+
+class StreamItemForm(forms.Form):
+    """Content appended to a stream: a template, and the URL that counts as already read."""
+
+    template_id = forms.TypedChoiceField(label=_("Email template"), coerce=int, empty_value=None)
+    content_url = forms.CharField(
+        label=_("Content URL (a visit counts as read)"), max_length=1000, required=False
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["template_id"].choices = [("", "—"), *pickers.templates()]

@@ -37,6 +37,12 @@ def users() -> list[tuple[int, str]]:
     return [(u.pk, str(u)) for u in User.objects.filter(is_active=True).order_by("username")]
 
 
+def streams() -> list[tuple[int, str]]:
+    from tsunagari.journeys.models import Stream
+
+    return list(Stream.objects.order_by("name").values_list("pk", "name"))
+
+
 def forms() -> list[tuple[int, str]]:
     from tsunagari.pages.models import Form
 
