@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 
@@ -145,3 +147,19 @@ def test_a_journey_step_joins_contacts_to_a_stream(sender):
     broken = make_journey({"join": {"type": "stream", "stream_id": 999}}, publish=False)
     with translation.override("en"):
         assert ("join", "The nurture stream does not exist.") in journey_problems(broken)
+
+
+def test_the_stream_list_makes_the_same_queries_for_one_or_many_streams(marketer_client, sender):
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert marketer_client.get(reverse("journeys:streams")).status_code == 200
+        return len(queries)
+
+    first = Stream.objects.create(name="一", weekday=1, hour=10, every_weeks=1)
+    streams.stream_append(first, _template("第1回"))
+    one = count()
+    for i in range(5):
+        more = Stream.objects.create(name=f"追加{i}", weekday=1, hour=10, every_weeks=1)
+        streams.stream_append(more, _template(f"追加{i}"))
+        streams.stream_join(more, [opted_in(f"q{i}@example.jp").pk])
+    assert count() == one

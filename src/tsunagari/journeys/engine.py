@@ -13,6 +13,7 @@ across retries.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -185,7 +186,8 @@ def claim_batch(
     On PostgreSQL the candidates are read with FOR UPDATE SKIP LOCKED in the claim's own
     transaction, so concurrent workers (several Celery processes) take disjoint batches instead
     of all reading the same oldest rows and all but one finding them taken. SQLite has one
-    writer at a time; there the compare-and-set UPDATE alone decides.
+    writer at a time; there the read runs outside a transaction (an idle poll takes no write
+    lock) and the compare-and-set UPDATE alone decides.
     """
     now = now or timezone.now()
     token = secrets.token_hex(16)
@@ -193,7 +195,7 @@ def claim_batch(
     skip_locked = connection.features.has_select_for_update_skip_locked
     if skip_locked:
         candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-    with transaction.atomic():
+    with transaction.atomic() if skip_locked else contextlib.nullcontext():
         ids = list(
             candidates.order_by("due_at").values_list("pk", flat=True)[: limit or batch_size()]
         )
