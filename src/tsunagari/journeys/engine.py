@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 CHUNK = 2000
+ANALYZE_AFTER = 10_000  # enrolments in one call that refresh the planner's statistics
 
 
 def lease() -> dt.timedelta:
@@ -121,6 +122,12 @@ def enrol(
                 [journey.start, stamp, journey.pk, stamp, *chunk],
             )
             entered += cursor.rowcount
+    if entered >= ANALYZE_AFTER and connection.vendor == "postgresql":
+        # A bulk enrolment can grow the due runs by orders of magnitude at once. Without fresh
+        # statistics (autovacuum lagging, or off) the planner reads every due run for each
+        # claim instead of walking the due index in order, so claims slow down as O(due runs).
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {runs}, {enrolments}")
     return entered
 
 
@@ -207,7 +214,13 @@ def claim_batch(
             attempts=F("attempts") + 1,
             claim=token,
         )
-    runs = list(StepRun.objects.filter(claim=token, status=StepRun.Status.RUNNING).order_by("pk"))
+    # By primary key (no index has the claim token: filtering on it alone would scan every due
+    # row), then the token keeps only the rows this claim won.
+    runs = list(
+        StepRun.objects.filter(pk__in=ids, claim=token, status=StepRun.Status.RUNNING).order_by(
+            "pk"
+        )
+    )
     return token, runs
 
 
