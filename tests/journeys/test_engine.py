@@ -306,3 +306,22 @@ def test_pause_stops_steps_and_resume_runs_them(db):
     assert run_all() == 0
     services.journey_resume(journey=journey)
     assert run_all() == 2
+
+
+@pytest.mark.postgres
+def test_a_bulk_enrolment_refreshes_the_planner_statistics_on_postgresql(db, monkeypatch):
+    """Without statistics the claim reads every due run instead of walking the due index."""
+    monkeypatch.setattr(engine, "ANALYZE_AFTER", 4)
+    journey = make_journey(FIVE)
+
+    def reltuples() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT reltuples FROM pg_class WHERE oid = 'journeys_steprun'::regclass"
+            )
+            return cursor.fetchone()[0]
+
+    engine.enrol(journey, [c.pk for c in contacts(3, "few")])
+    assert reltuples() != 3  # below the threshold: no ANALYZE
+    engine.enrol(journey, [c.pk for c in contacts(4, "many")])
+    assert reltuples() == 7

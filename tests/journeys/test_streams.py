@@ -71,16 +71,45 @@ def test_a_stream_skips_consumed_content_runs_out_and_resumes(sender):
     ]
 
 
-def test_a_replayed_delivery_queues_one_message(sender):
+def test_a_replayed_delivery_never_sends_the_same_content_twice(sender):
     stream = Stream.objects.create(name="再送", weekday=1, hour=10, every_weeks=1)
-    streams.stream_append(stream, _template(1))
-    streams.stream_append(stream, _template(2))
+    one, two = _template(1), _template(2)
+    streams.stream_append(stream, one)
+    streams.stream_append(stream, two)
     reader = opted_in("replay@example.jp")
     streams.stream_join(stream, [reader.pk])
     _due_now()
     streams.run_streams()
-    # The worker died after queueing but before its position moved: rerun the same item.
+    # A member row that lost its progress (its position moved back) is replayed: what this
+    # stream already sent it is recognised, so the next slot sends the next content.
     StreamMember.objects.update(position=0, status="active")
     _due_now()
     streams.run_streams()
-    assert Message.objects.count() == 1
+    sent = list(Message.objects.order_by("pk").values_list("template_id", flat=True))
+    assert sent == [one.pk, two.pk]
+
+
+def test_reordering_and_removing_content_repeats_nothing(sender):
+    stream = Stream.objects.create(name="並べ替え", weekday=1, hour=10, every_weeks=1)
+    one, two, three = _template(1), _template(2), _template(3)
+    first = streams.stream_append(stream, one)
+    streams.stream_append(stream, two)
+    last = streams.stream_append(stream, three)
+    reader = opted_in("order@example.jp")
+    streams.stream_join(stream, [reader.pk])
+    _due_now()
+    streams.run_streams()  # one
+    streams.stream_item_move(last, -1)  # one, three, two
+    streams.stream_item_move(first, 1)  # three, one, two
+    assert [i.template_id for i in stream.items.all()] == [three.pk, one.pk, two.pk]
+    streams.stream_item_move(stream.items.first(), -1)  # already first: nothing
+    for _ in range(3):
+        _due_now()
+        streams.run_streams()
+    sent = list(Message.objects.order_by("pk").values_list("template_id", flat=True))
+    assert sent == [one.pk, three.pk, two.pk]  # the new order, nothing twice
+    assert StreamMember.objects.get().status == StreamMember.Status.EXHAUSTED
+
+    streams.stream_item_remove(stream.items.get(template=three))
+    assert [i.position for i in stream.items.all()] == [2, 3]
+    assert Message.objects.filter(template=three).count() == 1  # sent mail stays

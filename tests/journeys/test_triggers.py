@@ -59,6 +59,22 @@ def test_three_case_study_views_in_fourteen_days(db):
     assert Enrolment.objects.count() == 1  # one active enrolment
 
 
+def test_a_lost_deal_enrols_through_the_touch_trigger(db):
+    """The deals app records a `deal_lost` touch on the contact; a touch trigger on that type
+    (N = 1) is the "deal lost" trigger (re-nurturing lost deals)."""
+    journey = make_journey(
+        STEPS, trigger={"type": "touchpoint", "touch_type": "deal_lost", "count": 1, "days": 1}
+    )
+    lost, won = make_contact("lost@example.jp"), make_contact("won@example.jp")
+    touch(lost, "deal_lost", properties={"deal_id": 12, "reason": "価格"})
+    touch(won, "deal_won", properties={"deal_id": 13})
+    touch(won, "page_view", url="https://www.example.co.jp/deal_lost")
+    consume()
+    assert enrolled(journey) == {lost.pk}
+    run = Enrolment.objects.get(contact=lost)
+    assert run.source == "touchpoint" and run.status == Enrolment.Status.ACTIVE
+
+
 def test_a_form_submission_enrols(db):
     journey = make_journey(STEPS, trigger={"type": "form_submitted", "form_id": 7})
     a, b = make_contact("a@example.jp"), make_contact("b@example.jp")

@@ -13,6 +13,7 @@ across retries.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 CHUNK = 2000
+ANALYZE_AFTER = 10_000  # enrolments in one call that refresh the planner's statistics
 
 
 def lease() -> dt.timedelta:
@@ -120,6 +122,12 @@ def enrol(
                 [journey.start, stamp, journey.pk, stamp, *chunk],
             )
             entered += cursor.rowcount
+    if entered >= ANALYZE_AFTER and connection.vendor == "postgresql":
+        # A bulk enrolment can grow the due runs by orders of magnitude at once. Without fresh
+        # statistics (autovacuum lagging, or off) the planner reads every due run for each
+        # claim instead of walking the due index in order, so claims slow down as O(due runs).
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {runs}, {enrolments}")
     return entered
 
 
@@ -180,23 +188,39 @@ def _ready(now: dt.datetime) -> Q:
 def claim_batch(
     limit: int | None = None, now: dt.datetime | None = None
 ) -> tuple[str, list[StepRun]]:
-    """Compare-and-set claim of due runs of live journeys: (claim token, runs)."""
+    """Compare-and-set claim of due runs of live journeys: (claim token, runs).
+
+    On PostgreSQL the candidates are read with FOR UPDATE SKIP LOCKED in the claim's own
+    transaction, so concurrent workers (several Celery processes) take disjoint batches instead
+    of all reading the same oldest rows and all but one finding them taken. SQLite has one
+    writer at a time; there the read runs outside a transaction (an idle poll takes no write
+    lock) and the compare-and-set UPDATE alone decides.
+    """
     now = now or timezone.now()
-    ids = list(
-        StepRun.objects.filter(_ready(now), journey__status=Journey.Status.LIVE)
-        .order_by("due_at")
-        .values_list("pk", flat=True)[: limit or batch_size()]
-    )
-    if not ids:
-        return "", []
     token = secrets.token_hex(16)
-    StepRun.objects.filter(_ready(now), pk__in=ids).update(
-        status=StepRun.Status.RUNNING,
-        lease_until=now + lease(),
-        attempts=F("attempts") + 1,
-        claim=token,
+    candidates = StepRun.objects.filter(_ready(now), journey__status=Journey.Status.LIVE)
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    if skip_locked:
+        candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+    with transaction.atomic() if skip_locked else contextlib.nullcontext():
+        ids = list(
+            candidates.order_by("due_at").values_list("pk", flat=True)[: limit or batch_size()]
+        )
+        if not ids:
+            return "", []
+        StepRun.objects.filter(_ready(now), pk__in=ids).update(
+            status=StepRun.Status.RUNNING,
+            lease_until=now + lease(),
+            attempts=F("attempts") + 1,
+            claim=token,
+        )
+    # By primary key (no index has the claim token: filtering on it alone would scan every due
+    # row), then the token keeps only the rows this claim won.
+    runs = list(
+        StepRun.objects.filter(pk__in=ids, claim=token, status=StepRun.Status.RUNNING).order_by(
+            "pk"
+        )
     )
-    runs = list(StepRun.objects.filter(claim=token, status=StepRun.Status.RUNNING).order_by("pk"))
     return token, runs
 
 
@@ -562,6 +586,18 @@ def _static_list(journey, key, step, runs, outcome, now) -> None:
     _next_all(step, runs, outcome)
 
 
+def _stream(journey, key, step, runs, outcome, now) -> None:
+    """Join a nurture stream (once per contact: the member row is UNIQUE); one INSERT."""
+    from tsunagari.journeys.models import Stream
+    from tsunagari.journeys.streams import stream_join
+
+    stream = Stream.objects.filter(pk=step.get("stream_id")).first()
+    if stream is None:
+        raise StepError(f"the nurture stream {step.get('stream_id')} was deleted")
+    stream_join(stream, [r.contact_id for r in runs], now)
+    _next_all(step, runs, outcome)
+
+
 def _owner(journey, key, step, runs, outcome, now) -> None:
     from tsunagari.core.models import User
 
@@ -668,6 +704,7 @@ HANDLERS = {
     "score": _score,
     "tags": _tags,
     "list": _static_list,
+    "stream": _stream,
     "owner": _owner,
     "task": _task,
     "notify": _notify,

@@ -9,6 +9,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from tsunagari.crm.choices import LifecycleStage
+from tsunagari.journeys import pickers
+from tsunagari.journeys.conditions import CONTACT_FIELDS
 from tsunagari.journeys.models import Journey
 
 TRIGGERS = [
@@ -32,6 +34,7 @@ STEP_TYPES = [
     ("score", _("Add or remove points")),
     ("tags", _("Add or remove tags")),
     ("list", _("Add to or remove from a static list")),
+    ("stream", _("Join a nurture stream")),
     ("owner", _("Assign owner")),
     ("task", _("Create a task for the owner")),
     ("notify", _("Notify the owner")),
@@ -63,12 +66,14 @@ class JourneyForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=120)
     description = forms.CharField(label=_("Description"), max_length=500, required=False)
     trigger_type = forms.ChoiceField(label=_("Trigger"), choices=TRIGGERS)
-    segment_id = forms.IntegerField(label=_("Segment id"), required=False)
-    touch_type = forms.CharField(label=_("Touch type"), required=False, initial="page_view")
+    segment_id = forms.TypedChoiceField(
+        label=_("Segment"), required=False, coerce=int, empty_value=None
+    )
+    touch_type = forms.ChoiceField(label=_("Touch type"), required=False, initial="page_view")
     url_contains = forms.CharField(label=_("URL contains"), required=False)
     count = forms.IntegerField(label=_("Times (N)"), required=False, min_value=1, initial=1)
     days = forms.IntegerField(label=_("Within days (D)"), required=False, min_value=1, initial=14)
-    form_id = forms.IntegerField(label=_("Form id"), required=False)
+    form_id = forms.TypedChoiceField(label=_("Form"), required=False, coerce=int, empty_value=None)
     score_gte = forms.IntegerField(label=_("Score at least"), required=False)
     grades = forms.CharField(label=_("Grades (comma separated)"), required=False)
     to_stage = forms.ChoiceField(
@@ -90,6 +95,23 @@ class JourneyForm(forms.Form):
     )
     reentry = forms.ChoiceField(label=_("Re-entry"), choices=Journey.Reentry.choices)
     reentry_days = forms.IntegerField(label=_("Re-entry after (days)"), required=False, min_value=0)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["segment_id"].choices = [("", "—"), *pickers.segments()]
+        self.fields["form_id"].choices = [("", "—"), *pickers.forms()]
+        self.fields["touch_type"].choices = [("", _("Any type")), *pickers.touch_types()]
+
+    def clean(self) -> dict:
+        d = super().clean()
+        kind = d.get("trigger_type")
+        if kind in {"segment_entry", "segment_exit"} and not d.get("segment_id"):
+            self.add_error("segment_id", _("Choose the segment."))
+        if kind == "form_submitted" and not d.get("form_id"):
+            self.add_error("form_id", _("Choose the form."))
+        if kind == "lifecycle" and not d.get("to_stage"):
+            self.add_error("to_stage", _("Choose the lifecycle stage."))
+        return d
 
     @classmethod
     def initial_for(cls, journey: Journey) -> dict:
@@ -158,13 +180,217 @@ class JourneyForm(forms.Form):
         return journey
 
 
+OPS = [
+    ("eq", _("is")),
+    ("ne", _("is not")),
+    ("gt", _("greater than")),
+    ("gte", _("at least")),
+    ("lt", _("less than")),
+    ("lte", _("at most")),
+    ("in", _("is one of (comma separated)")),
+    ("contains", _("contains")),
+    ("set", _("is set")),
+    ("unset", _("is empty")),
+]
+CONDITION_KINDS = [
+    ("", _("— (no condition)")),
+    ("email", _("Email opened or clicked")),
+    ("field", _("Contact field")),
+    ("score", _("Score")),
+    ("grade", _("Grade")),
+    ("segment", _("Segment membership")),
+    ("tag", _("Tag")),
+    ("touchpoint", _("Touch seen")),
+]
+CONTACT_FIELD_LABELS = {
+    "lifecycle_stage": _("Lifecycle stage"),
+    "email_consent": _("Email consent"),
+    "title": _("Title"),
+    "department": _("Department"),
+    "buying_role": _("Buying role"),
+    "do_not_contact": _("Do not contact"),
+    "owner_id": _("Owner (user id)"),
+    "account_id": _("Company (account id)"),
+    "email": _("Email address"),
+}
+# The inputs each condition kind reads (the row shows only these).
+CONDITION_FIELDS = {
+    "email": ["event", "step", "negate"],
+    "field": ["field", "op", "value"],
+    "score": ["score", "op", "value"],
+    "grade": ["op", "value"],
+    "segment": ["segment_id", "negate"],
+    "tag": ["value"],
+    "touchpoint": ["touch_type", "url_contains", "days", "count"],
+}
+
+
+class ConditionForm(forms.Form):
+    """One condition of a branch, as typed inputs (conditions.py documents the kinds)."""
+
+    kind = forms.ChoiceField(label=_("Condition"), choices=CONDITION_KINDS, required=False)
+    event = forms.ChoiceField(
+        label=_("Event"),
+        choices=[("clicked", _("clicked")), ("opened", _("opened"))],
+        required=False,
+    )
+    step = forms.ChoiceField(label=_("Email step"), required=False)
+    field = forms.CharField(label=_("Field"), required=False)
+    op = forms.ChoiceField(label=_("Operator"), choices=OPS, required=False)
+    value = forms.CharField(label=_("Value"), required=False)
+    score = forms.ChoiceField(
+        label=_("Score"),
+        choices=[("behaviour", _("Behaviour score")), ("fit", _("Fit score"))],
+        required=False,
+    )
+    segment_id = forms.TypedChoiceField(
+        label=_("Segment"), required=False, coerce=int, empty_value=None
+    )
+    negate = forms.BooleanField(label=_("Negate (not)"), required=False)
+    touch_type = forms.ChoiceField(label=_("Touch type"), required=False)
+    url_contains = forms.CharField(label=_("URL contains"), required=False)
+    days = forms.IntegerField(label=_("Within days"), required=False, min_value=1)
+    count = forms.IntegerField(label=_("At least N times"), required=False, min_value=1)
+
+    def __init__(
+        self,
+        *args,
+        email_steps: list[str],
+        segments: list,
+        touch_types: list,
+        rerender: dict,
+        **kw,
+    ):
+        super().__init__(*args, **kw)
+        self.fields["kind"].widget.attrs.update(rerender)
+        self.fields["step"].choices = [("", "—"), *((k, k) for k in email_steps)]
+        self.fields["segment_id"].choices = [("", "—"), *segments]
+        self.fields["touch_type"].choices = [("", _("Any type")), *touch_types]
+        self.fields["field"].widget.attrs["list"] = "journey-condition-fields"
+
+    @staticmethod
+    def initial_for(cond: dict) -> dict:
+        value = cond.get("value", "")
+        return {
+            **cond,
+            "value": ", ".join(map(str, value)) if isinstance(value, list) else value,
+            "negate": bool(cond.get("not")),
+            "touch_type": cond.get("type", "") if cond.get("kind") == "touchpoint" else "",
+        }
+
+    def visible(self) -> list:
+        """The bound fields this row shows: the kind, then the inputs of its kind."""
+        kind = self["kind"].value() or ""
+        return [self["kind"], *(self[name] for name in CONDITION_FIELDS.get(kind, []))]
+
+    def clean(self) -> dict:
+        d = super().clean()
+        kind = d.get("kind")
+        op = d.get("op") or "eq"
+        if kind == "email" and not d.get("step"):
+            self.add_error("step", _("Choose the email step."))
+        if kind == "field":
+            name = (d.get("field") or "").strip()
+            custom = name.startswith("custom.") and len(name) > len("custom.")
+            if name not in CONTACT_FIELDS and not custom:
+                self.add_error("field", _("Choose a contact field, or write custom.<key>."))
+        needs_value = kind in {"field", "score", "grade", "tag"} and op not in {"set", "unset"}
+        if needs_value and not (d.get("value") or "").strip():
+            self.add_error("value", _("Enter a value."))
+        if kind == "score" and (d.get("value") or "").strip():
+            try:
+                int((d.get("value") or "").strip())
+            except ValueError:
+                self.add_error("value", _("Enter a whole number of points."))
+        if kind == "grade" and op not in {"eq", "ne", "in"}:
+            self.add_error("op", _("A grade is tested with is, is not or is one of."))
+        if kind == "segment" and not d.get("segment_id"):
+            self.add_error("segment_id", _("Choose the segment."))
+        return d
+
+    def condition(self) -> dict | None:
+        """The condition as stored in the graph; None for an empty row."""
+        d = self.cleaned_data
+        kind = d.get("kind")
+        if not kind:
+            return None
+        op, raw = d.get("op") or "eq", (d.get("value") or "").strip()
+        value: object = raw
+        if op == "in":
+            value = [v.strip() for v in raw.split(",") if v.strip()]
+        if kind == "email":
+            cond = {"kind": "email", "event": d["event"] or "clicked", "step": d["step"]}
+            return {**cond, "not": True} if d.get("negate") else cond
+        if kind == "field":
+            return {"kind": "field", "field": d["field"].strip(), "op": op, "value": value}
+        if kind == "score":
+            cond = {"kind": "score", "op": op, "value": int(raw or 0)}
+            return {**cond, "score": "fit"} if d.get("score") == "fit" else cond
+        if kind == "grade":
+            value = [v.upper() for v in value] if isinstance(value, list) else raw.upper()
+            return {"kind": "grade", "op": op, "value": value}
+        if kind == "segment":
+            cond = {"kind": "segment", "segment_id": d["segment_id"]}
+            return {**cond, "not": True} if d.get("negate") else cond
+        if kind == "tag":
+            return {"kind": "tag", "value": raw}
+        return {
+            "kind": "touchpoint",
+            "type": d.get("touch_type") or "",
+            "url_contains": (d.get("url_contains") or "").strip(),
+            "days": d.get("days") or 30,
+            "count": d.get("count") or 1,
+        }
+
+
+# The inputs each step type reads, after the key, the type and (where it has one) "next".
+TYPE_FIELDS = {
+    "email": ["template_id"],
+    "wait": [
+        "mode",
+        "wait_days",
+        "wait_hours",
+        "wait_minutes",
+        "at_hour",
+        "until",
+        "sending_hours",
+    ],
+    "branch": ["yes", "no"],
+    "split": ["branches"],
+    "update_field": ["field", "value"],
+    "lifecycle": ["stage"],
+    "score": ["points"],
+    "tags": ["add", "remove"],
+    "list": ["segment_id", "action"],
+    "stream": ["stream_id"],
+    "owner": ["user_id"],
+    "task": ["title"],
+    "notify": ["title"],
+    "webhook": ["url", "on_failure"],
+    "exit": ["goal"],
+}
+WAIT_FIELDS = {
+    "duration": ["mode", "wait_days", "wait_hours", "wait_minutes", "sending_hours"],
+    "business_days": ["mode", "wait_days", "at_hour", "sending_hours"],
+    "until": ["mode", "until", "sending_hours"],
+}
+NO_NEXT = {"branch", "split", "exit"}
+UPDATABLE_FIELDS = ["title", "department", "buying_role", "do_not_contact"]
+
+
 class StepForm(forms.Form):
-    """One step. Only the fields of the chosen type are read; the rest are ignored."""
+    """One step. Only the inputs of the chosen type are shown and read.
+
+    Things are picked by name (templates, static lists, users, stages, tags); a branch's
+    conditions are rows of typed inputs (ConditionForm, prefix `cond-N`), `cond_rows` of them.
+    """
 
     key = forms.CharField(label=_("Step key"), max_length=40)
     type = forms.ChoiceField(label=_("Type"), choices=STEP_TYPES)
     next = forms.CharField(label=_("Next step"), required=False, max_length=40)
-    template_id = forms.IntegerField(label=_("Email template id"), required=False)
+    template_id = forms.TypedChoiceField(
+        label=_("Email template"), required=False, coerce=int, empty_value=None
+    )
     mode = forms.ChoiceField(label=_("Wait"), choices=WAIT_MODES, required=False)
     wait_days = forms.IntegerField(label=_("Days"), required=False, min_value=0)
     wait_hours = forms.IntegerField(label=_("Hours"), required=False, min_value=0)
@@ -172,9 +398,6 @@ class StepForm(forms.Form):
     at_hour = forms.IntegerField(label=_("At hour"), required=False, min_value=0, max_value=23)
     until = forms.CharField(label=_("Until (YYYY-MM-DD HH:MM)"), required=False)
     sending_hours = forms.BooleanField(label=_("Only within sending hours"), required=False)
-    conditions = forms.CharField(
-        label=_("Conditions (JSON)"), required=False, widget=forms.Textarea(attrs={"rows": 3})
-    )
     yes = forms.CharField(label=_("If yes, go to"), required=False, max_length=40)
     no = forms.CharField(label=_("If no, go to"), required=False, max_length=40)
     branches = forms.CharField(label=_("Paths (percent:step, …)"), required=False)
@@ -186,11 +409,16 @@ class StepForm(forms.Form):
     points = forms.IntegerField(label=_("Points (±)"), required=False)
     add = forms.CharField(label=_("Tags to add (comma separated)"), required=False)
     remove = forms.CharField(label=_("Tags to remove (comma separated)"), required=False)
-    segment_id = forms.IntegerField(label=_("Static list id"), required=False)
+    segment_id = forms.TypedChoiceField(
+        label=_("Static list"), required=False, coerce=int, empty_value=None
+    )
     action = forms.ChoiceField(
         label=_("Action"), choices=[("add", _("Add")), ("remove", _("Remove"))], required=False
     )
-    user_id = forms.IntegerField(label=_("User id"), required=False)
+    stream_id = forms.TypedChoiceField(
+        label=_("Nurture stream"), required=False, coerce=int, empty_value=None
+    )
+    user_id = forms.TypedChoiceField(label=_("User"), required=False, coerce=int, empty_value=None)
     title = forms.CharField(label=_("Title"), required=False, max_length=200)
     url = forms.URLField(label=_("Webhook URL"), required=False, assume_scheme="https")
     on_failure = forms.ChoiceField(
@@ -199,15 +427,103 @@ class StepForm(forms.Form):
         required=False,
     )
     goal = forms.BooleanField(label=_("Counts as the goal"), required=False)
+    cond_rows = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+
+    def __init__(
+        self,
+        data=None,
+        *,
+        journey: Journey,
+        initial: dict | None = None,
+        conditions: list[dict] | None = None,
+        add_condition: bool = False,
+        rerender_url: str = "",
+    ) -> None:
+        super().__init__(data, initial=initial)
+        self.journey = journey
+        # Changing the type, the wait mode or a condition's kind re-renders the panel (htmx)
+        # with the inputs of the new choice, keeping what was typed.
+        rerender = {
+            "hx-get": rerender_url,
+            "hx-trigger": "change",
+            "hx-target": "#step-panel",
+            "hx-swap": "innerHTML",
+            "hx-include": "closest form",
+        }
+        self.rerender_url = rerender_url
+        for name in ("type", "mode"):
+            self.fields[name].widget.attrs.update(rerender)
+        self.fields["template_id"].choices = [("", "—"), *pickers.templates()]
+        self.fields["segment_id"].choices = [("", "—"), *pickers.segments(static_only=True)]
+        self.fields["user_id"].choices = [("", "—"), *pickers.users()]
+        self.fields["stream_id"].choices = [("", "—"), *pickers.streams()]
+        for name in ("next", "yes", "no"):
+            self.fields[name].widget.attrs["list"] = "journey-step-keys"
+        for name in ("add", "remove"):
+            self.fields[name].widget.attrs["list"] = "journey-tags"
+        self.fields["field"].widget.attrs["list"] = "journey-update-fields"
+        self.tags = pickers.tags()
+        self.step_keys = list(journey.steps)
+        self.update_fields = UPDATABLE_FIELDS
+        self.condition_fields = list(CONTACT_FIELD_LABELS.items())
+        source = data if data is not None else (initial or {})
+        if data is None and conditions is not None:
+            rows = [ConditionForm.initial_for(c) for c in conditions]
+        else:
+            count = _int(source.get("cond_rows"), 0)
+            rows = [
+                {name: source.get(f"cond-{i}-{name}") for name in ConditionForm.base_fields}
+                for i in range(count)
+            ]
+            if data is None:  # re-rendered while editing: drop the rows emptied out
+                rows = [r for r in rows if r.get("kind")]
+        if add_condition or not rows:
+            rows.append({"kind": ""})
+        picks = {
+            "email_steps": [k for k, v in journey.steps.items() if v.get("type") == "email"],
+            "segments": pickers.segments(),
+            "touch_types": pickers.touch_types(),
+            "rerender": rerender,
+        }
+        if data is not None:
+            self.condition_forms = [
+                ConditionForm(data, prefix=f"cond-{i}", **picks) for i in range(len(rows))
+            ]
+        else:
+            self.condition_forms = [
+                ConditionForm(prefix=f"cond-{i}", initial=row, **picks)
+                for i, row in enumerate(rows)
+            ]
+        self.initial["cond_rows"] = len(self.condition_forms)
+
+    @property
+    def kind(self) -> str:
+        return str(self["type"].value() or "email")
+
+    def visible(self) -> list:
+        """The bound fields to show: key, type, next (where it applies), then the type's own."""
+        names = ["key", "type"]
+        if self.kind not in NO_NEXT:
+            names.append("next")
+        own = TYPE_FIELDS.get(self.kind, [])
+        if self.kind == "wait":
+            own = WAIT_FIELDS.get(str(self["mode"].value() or "duration"), own)
+        return [self[name] for name in (*names, *own)]
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        if self.kind == "branch":
+            valid = all([c.is_valid() for c in self.condition_forms]) and valid
+            if valid and not any(c.condition() for c in self.condition_forms):
+                self.add_error(None, _("Add at least one condition."))
+                valid = False
+        return valid
 
     def clean_key(self) -> str:
         key = self.cleaned_data["key"].strip()
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", key):
             raise forms.ValidationError(_("Use letters, digits, - and _ only."))
         return key
-
-    def clean_conditions(self) -> list:
-        return _json_list(self.cleaned_data["conditions"], _("Conditions"))
 
     def clean_branches(self) -> list:
         out = []
@@ -218,18 +534,38 @@ class StepForm(forms.Form):
             out.append({"percent": int(percent), "next": target.strip()})
         return out
 
+    def clean(self) -> dict:
+        d = super().clean()
+        kind = d.get("type")
+        required = {
+            "email": ("template_id", _("Choose the email template.")),
+            "lifecycle": ("stage", _("Choose the lifecycle stage.")),
+            "list": ("segment_id", _("Choose the static list.")),
+            "stream": ("stream_id", _("Choose the nurture stream.")),
+            "owner": ("user_id", _("Choose the user.")),
+            "webhook": ("url", _("Enter the webhook URL.")),
+        }
+        if kind in required and not d.get(required[kind][0]):
+            self.add_error(*required[kind])
+        if kind == "update_field":
+            name = (d.get("field") or "").strip()
+            custom = name.startswith("custom.") and len(name) > len("custom.")
+            if name not in UPDATABLE_FIELDS and not custom:
+                self.add_error("field", _("Choose a field, or write custom.<key>."))
+        if kind == "tags" and not (d.get("add") or "").strip() and not (d.get("remove") or ""):
+            self.add_error("add", _("Enter tags to add or to remove."))
+        return d
+
     @classmethod
     def initial_for(cls, key: str, step: dict) -> dict:
         initial = {"key": key, **step}
+        initial.pop("conditions", None)
         initial.update(
             wait_days=step.get("days"),
             wait_hours=step.get("hours"),
             wait_minutes=step.get("minutes"),
             at_hour=step.get("hour"),
             until=step.get("at", ""),
-            conditions=json.dumps(step.get("conditions", []), ensure_ascii=False)
-            if step.get("conditions")
-            else "",
             branches=", ".join(
                 f"{b.get('percent')}:{b.get('next')}" for b in step.get("branches", [])
             ),
@@ -244,7 +580,7 @@ class StepForm(forms.Form):
         d = self.cleaned_data
         kind = d["type"]
         step: dict = {"type": kind}
-        if kind not in {"branch", "split", "exit"} and d["next"]:
+        if kind not in NO_NEXT and d["next"]:
             step["next"] = d["next"].strip()
         if kind == "email":
             step["template_id"] = d["template_id"]
@@ -261,11 +597,14 @@ class StepForm(forms.Form):
             if d["sending_hours"]:
                 step["sending_hours"] = True
         elif kind == "branch":
-            step.update(conditions=d["conditions"], yes=d["yes"].strip(), no=d["no"].strip())
+            conds = [c.condition() for c in self.condition_forms]
+            step.update(
+                conditions=[c for c in conds if c], yes=d["yes"].strip(), no=d["no"].strip()
+            )
         elif kind == "split":
             step["branches"] = d["branches"]
         elif kind == "update_field":
-            step.update(field=d["field"], value=d["value"])
+            step.update(field=d["field"].strip(), value=d["value"])
         elif kind == "lifecycle":
             step["stage"] = d["stage"]
         elif kind == "score":
@@ -275,6 +614,8 @@ class StepForm(forms.Form):
             step["remove"] = [t.strip() for t in d["remove"].split(",") if t.strip()]
         elif kind == "list":
             step.update(segment_id=d["segment_id"], action=d["action"] or "add")
+        elif kind == "stream":
+            step["stream_id"] = d["stream_id"]
         elif kind == "owner":
             step["user_id"] = d["user_id"]
         elif kind in {"task", "notify"}:
@@ -286,5 +627,48 @@ class StepForm(forms.Form):
         return step
 
 
+def _int(raw, default: int) -> int:
+    try:
+        return max(0, min(int(raw), 20))
+    except (TypeError, ValueError):
+        return default
+
+
 class CsvForm(forms.Form):
     file = forms.FileField(label=_("CSV file (an email column)"))
+
+
+WEEKDAYS = [
+    (0, _("Monday")),
+    (1, _("Tuesday")),
+    (2, _("Wednesday")),
+    (3, _("Thursday")),
+    (4, _("Friday")),
+    (5, _("Saturday")),
+    (6, _("Sunday")),
+]
+
+
+class StreamForm(forms.Form):
+    """A nurture stream's name and cadence (every N weeks on a weekday at an hour)."""
+
+    name = forms.CharField(label=_("Name"), max_length=120)
+    every_weeks = forms.IntegerField(label=_("Every N weeks"), min_value=1, max_value=52, initial=2)
+    weekday = forms.TypedChoiceField(label=_("Weekday"), choices=WEEKDAYS, coerce=int, initial=1)
+    hour = forms.IntegerField(label=_("Hour"), min_value=0, max_value=23, initial=10)
+    is_active = forms.BooleanField(
+        label=_("Active (sends at each slot)"), required=False, initial=True
+    )
+
+
+class StreamItemForm(forms.Form):
+    """Content appended to a stream: a template, and the URL that counts as already read."""
+
+    template_id = forms.TypedChoiceField(label=_("Email template"), coerce=int, empty_value=None)
+    content_url = forms.CharField(
+        label=_("Content URL (a visit counts as read)"), max_length=1000, required=False
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["template_id"].choices = [("", "—"), *pickers.templates()]

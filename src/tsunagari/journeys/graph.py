@@ -74,6 +74,7 @@ def _cycle_without_wait(steps: dict) -> list[str]:
 def problems(graph: dict) -> list[tuple[str, str]]:
     """(step key or "", message) for everything that stops a publish."""
     from tsunagari.journeys.engine import STEP_TYPES
+    from tsunagari.journeys.models import Stream
     from tsunagari.mail.models import Template
     from tsunagari.segments.models import Segment
 
@@ -120,6 +121,8 @@ def problems(graph: dict) -> list[tuple[str, str]]:
             segment = Segment.objects.filter(pk=step.get("segment_id")).first()
             if segment is None or segment.kind != Segment.Kind.STATIC:
                 found.append((key, _("The static list does not exist.")))
+        elif kind == "stream" and not Stream.objects.filter(pk=step.get("stream_id")).exists():
+            found.append((key, _("The nurture stream does not exist.")))
         elif kind == "webhook" and not str(step.get("url", "")).startswith(("http://", "https://")):
             found.append((key, _("The webhook needs an http:// or https:// URL.")))
         elif kind == "lifecycle" and not step.get("stage"):

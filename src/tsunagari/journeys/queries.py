@@ -73,6 +73,7 @@ class Node:
     label: str = ""  # "yes", "no", "A 50%"…
     counts: dict = field(default_factory=dict)
     repeat: bool = False  # already shown above (a loop or a join)
+    target: str = ""  # the name of what the step uses: its template, list, stream or user
 
 
 def tree(journey: Journey, counts: dict | None = None) -> list[Node]:
@@ -106,7 +107,27 @@ def tree(journey: Journey, counts: dict | None = None) -> list[Node]:
     for key, step in steps.items():  # unreachable steps last, so they can be fixed
         if key not in seen:
             out.append(Node(key, step, 0, "unreachable", counts.get(key, {})))
+    _name_targets(out)
     return out
+
+
+def _name_targets(nodes: list[Node]) -> None:
+    """Fill each node's `target` with a name instead of an id (one query per kind of thing)."""
+    from tsunagari.core.models import User
+    from tsunagari.journeys.models import Stream
+    from tsunagari.mail.models import Template
+    from tsunagari.segments.models import Segment
+
+    wanted = {"email": ("template_id", Template), "list": ("segment_id", Segment)}
+    wanted |= {"stream": ("stream_id", Stream), "owner": ("user_id", User)}
+    for kind, (attr, model) in wanted.items():
+        mine = [n for n in nodes if n.step.get("type") == kind and n.step.get(attr)]
+        if not mine:
+            continue
+        found = model.objects.in_bulk([n.step[attr] for n in mine if str(n.step[attr]).isdigit()])
+        for n in mine:
+            row = found.get(int(n.step[attr])) if str(n.step[attr]).isdigit() else None
+            n.target = str(row) if row is not None else f"#{n.step[attr]}"
 
 
 def _email_keys(journey: Journey, step_key: str):

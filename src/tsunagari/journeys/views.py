@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -12,9 +13,17 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from tsunagari.core.access import nav_area, require_capability
 from tsunagari.core.roles import Capability
-from tsunagari.journeys import queries, services
-from tsunagari.journeys.forms import CsvForm, JourneyForm, StepForm
-from tsunagari.journeys.models import Journey
+from tsunagari.journeys import queries, services, streams
+from tsunagari.journeys.forms import (
+    WEEKDAYS,
+    CsvForm,
+    JourneyForm,
+    StepForm,
+    StreamForm,
+    StreamItemForm,
+)
+from tsunagari.journeys.models import Journey, Stream, StreamItem
+from tsunagari.mail.models import Template
 
 VIEW = Capability.MAIL_VIEW
 EDIT = Capability.MAIL_SEND
@@ -97,11 +106,31 @@ def settings_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_capability(EDIT)
 @require_http_methods(["GET", "POST"])
 def step_edit(request: HttpRequest, pk: int, key: str = "") -> HttpResponse:
-    """htmx: the step form in the side panel; on save, the graph re-rendered."""
+    """htmx: the step form in the side panel; on save, the graph re-rendered.
+
+    A GET with `type` re-renders the panel while editing (the type, the wait mode or a
+    condition's kind changed, or a condition was added), keeping what was typed.
+    """
     journey = get_object_or_404(Journey, pk=pk, status=Journey.Status.DRAFT)
     after = request.GET.get("after", "") or request.POST.get("after", "")
-    initial = StepForm.initial_for(key, journey.steps.get(key, {})) if key else {"type": "email"}
-    form = StepForm(request.POST or None, initial=initial)
+    url = request.path + (f"?after={after}" if after else "")
+    step = journey.steps.get(key, {}) if key else {}
+    if request.method == "POST":
+        form = StepForm(request.POST, journey=journey, rerender_url=url)
+    elif "type" in request.GET:
+        form = StepForm(
+            journey=journey,
+            initial=request.GET.dict(),
+            add_condition="add_condition" in request.GET,
+            rerender_url=url,
+        )
+    else:
+        form = StepForm(
+            journey=journey,
+            initial=StepForm.initial_for(key, step) if key else {"type": "email"},
+            conditions=step.get("conditions", []),
+            rerender_url=url,
+        )
     if request.method == "POST" and form.is_valid():
         try:
             services.step_save(
@@ -228,3 +257,138 @@ def enrol_csv(request: HttpRequest, pk: int) -> HttpResponse:
                 )
             return redirect("journeys:detail", pk=journey.pk)
     return render(request, "journeys/enrol_csv.html", {"form": form, "journey": journey})
+
+
+# --- Nurture streams -------------------------------------------------------------------------
+
+
+@nav_area("journeys")
+@require_capability(VIEW)
+def stream_index(request: HttpRequest) -> HttpResponse:
+    rows = list(Stream.objects.order_by("name").annotate(n_items=Count("items")))
+    counts = streams.stream_counts([s.pk for s in rows])
+    return render(
+        request,
+        "journeys/streams.html",
+        {
+            "rows": [(s, counts.get(s.pk, {}), cadence(s)) for s in rows],
+            "can_edit": request.user.can(EDIT),
+        },
+    )
+
+
+def cadence(stream: Stream) -> str:
+    """ "Every 2 weeks on Tuesday at 10:00", in the current language."""
+    return _("Every %(n)d weeks on %(weekday)s at %(hour)02d:00") % {
+        "n": stream.every_weeks,
+        "weekday": dict(WEEKDAYS)[stream.weekday],
+        "hour": stream.hour,
+    }
+
+
+def _stream_form(request: HttpRequest, stream: Stream) -> tuple[StreamForm, bool]:
+    """The cadence form, bound on POST; True when it was saved."""
+    initial = {
+        "name": stream.name,
+        "every_weeks": stream.every_weeks,
+        "weekday": stream.weekday,
+        "hour": stream.hour,
+        "is_active": stream.is_active,
+    }
+    form = StreamForm(request.POST or None, initial=initial if stream.pk else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            streams.stream_save(stream=stream, **form.cleaned_data)
+        except streams.StreamError as exc:
+            form.add_error(exc.field, str(exc))
+        else:
+            return form, True
+    return form, False
+
+
+@nav_area("journeys")
+@require_capability(EDIT)
+@require_http_methods(["GET", "POST"])
+def stream_new(request: HttpRequest) -> HttpResponse:
+    stream = Stream()
+    form, saved = _stream_form(request, stream)
+    if saved:
+        messages.success(request, _("Stream created. Append its content emails."))
+        return redirect("journeys:stream", pk=stream.pk)
+    return render(request, "journeys/stream_form.html", {"form": form})
+
+
+def _stream_context(request: HttpRequest, stream: Stream, **extra) -> dict:
+    return {
+        "stream": stream,
+        "cadence": cadence(stream),
+        "items": list(stream.items.select_related("template")),
+        "counts": streams.stream_counts([stream.pk]).get(stream.pk, {}),
+        "can_edit": request.user.can(EDIT),
+        "item_form": StreamItemForm(),
+        **extra,
+    }
+
+
+@nav_area("journeys")
+@require_capability(VIEW)
+def stream_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    stream = get_object_or_404(Stream, pk=pk)
+    return render(request, "journeys/stream.html", _stream_context(request, stream))
+
+
+@nav_area("journeys")
+@require_capability(EDIT)
+@require_http_methods(["GET", "POST"])
+def stream_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    stream = get_object_or_404(Stream, pk=pk)
+    form, saved = _stream_form(request, stream)
+    if saved:
+        messages.success(request, _("Saved."))
+        return redirect("journeys:stream", pk=stream.pk)
+    return render(request, "journeys/stream_form.html", {"form": form, "stream": stream})
+
+
+def _items(request: HttpRequest, stream: Stream, **extra) -> HttpResponse:
+    """htmx: the items partial; otherwise back to the stream page."""
+    if request.htmx:
+        return render(
+            request,
+            "journeys/partials/stream_items.html",
+            _stream_context(request, stream, **extra),
+        )
+    return redirect("journeys:stream", pk=stream.pk)
+
+
+@require_capability(EDIT)
+@require_POST
+def stream_append(request: HttpRequest, pk: int) -> HttpResponse:
+    stream = get_object_or_404(Stream, pk=pk)
+    form = StreamItemForm(request.POST)
+    if not form.is_valid():
+        if request.htmx:
+            return _items(request, stream, item_form=form)
+        return render(
+            request, "journeys/stream.html", _stream_context(request, stream, item_form=form)
+        )
+    template = get_object_or_404(
+        Template, pk=form.cleaned_data["template_id"], deleted_at__isnull=True
+    )
+    streams.stream_append(stream, template, form.cleaned_data["content_url"].strip())
+    return _items(request, stream)
+
+
+@require_capability(EDIT)
+@require_POST
+def stream_item(request: HttpRequest, pk: int, item: int, op: str) -> HttpResponse:
+    stream = get_object_or_404(Stream, pk=pk)
+    row = get_object_or_404(StreamItem, pk=item, stream=stream)
+    if op == "up":
+        streams.stream_item_move(row, -1)
+    elif op == "down":
+        streams.stream_item_move(row, 1)
+    elif op == "remove":
+        streams.stream_item_remove(row)
+    else:
+        return HttpResponse(status=404)
+    return _items(request, stream)
