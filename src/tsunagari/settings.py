@@ -235,6 +235,9 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Batches of one kind the dispatcher keeps in flight at once (rows are claimed, never shared).
 TSUNAGARI_CELERY_PARALLEL = env_int("TSUNAGARI_CELERY_PARALLEL", 4)
+# A batch not heard of for this long is taken as lost with its worker, and the dispatcher
+# sends another (rows are leased, so a batch that was only slow does no harm twice).
+TSUNAGARI_CELERY_LOST_SECONDS = env_int("TSUNAGARI_CELERY_LOST_SECONDS", 120)
 
 LOGGING = {
     "version": 1,

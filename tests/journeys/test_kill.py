@@ -128,7 +128,7 @@ def test_a_killed_worker_repeats_no_email_and_skips_no_step(sender):
 
 
 # The dispatcher (`tsunagari worker` with TSUNAGARI_EXECUTOR=celery). A batch whose Celery worker
-# was killed never reports back; the dispatcher forgets it after IN_FLIGHT_TIMEOUT_SECONDS (10
+# was killed never reports back; the dispatcher forgets it after IN_FLIGHT_TIMEOUT_SECONDS (2
 # minutes in production) and dispatches again — shortened here like the leases.
 DISPATCHER_SCRIPT = """
 import os, threading, django

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 # A batch not heard of for this long is forgotten (its worker died; acks_late redelivers it
 # and the rows' leases make any rerun safe), so the kind is dispatched again.
-IN_FLIGHT_TIMEOUT_SECONDS = 600.0
+IN_FLIGHT_TIMEOUT_SECONDS = float(settings.TSUNAGARI_CELERY_LOST_SECONDS)
 RUN_KIND = "tsunagari.work.run_kind"  # the task in tsunagari/work/tasks.py
 
 
