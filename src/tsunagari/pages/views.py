@@ -16,7 +16,7 @@ from django_htmx.http import reswap, retarget
 from tsunagari.core.access import nav_area, require_capability
 from tsunagari.core.roles import Capability
 from tsunagari.crm.models import Contact
-from tsunagari.pages import queries, services
+from tsunagari.pages import queries, reports, services
 from tsunagari.pages.blocks import BLOCK_TYPES
 from tsunagari.pages.dynamic import slot_cache
 from tsunagari.pages.forms import (
@@ -331,17 +331,16 @@ def _to_variant(page: LandingPage, key: str) -> HttpResponse:
 @nav_area("pages")
 @require_capability(VIEW)
 def asset_list(request: HttpRequest) -> HttpResponse:
-    try:
-        days = max(1, min(730, int(request.GET.get("days", "90"))))
-    except ValueError:
-        days = 90
-    rows, totals = queries.asset_report(days=days)
+    days = reports.period_of(request.GET.get("days", reports.DEFAULT_PERIOD))
+    report = reports.asset_report_for_page(days)
     return render(
         request,
         "pages/asset_list.html",
         {
-            "rows": rows,
-            "totals": list(totals.values()),
+            "rows": report.rows,
+            "totals": report.totals,
+            "as_of": report.as_of,
+            "pending": report.pending,
             "days": days,
             "can_build": request.user.can(BUILD),
         },
