@@ -25,13 +25,17 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def marketer(transactional_db):
-    SenderSettings.objects.create(
+    # update_or_create: the live server's worker may already have made the settings row
+    # (sender_settings() creates it on first use) since the last test's flush.
+    SenderSettings.objects.update_or_create(
         pk=1,
-        from_name="つながり商事",
-        from_email="news@example.co.jp",
-        postal_address="東京都千代田区千代田1-1",
-        complaints_contact="support@example.co.jp",
-        public_base_url="https://mail.example.co.jp",
+        defaults={
+            "from_name": "つながり商事",
+            "from_email": "news@example.co.jp",
+            "postal_address": "東京都千代田区千代田1-1",
+            "complaints_contact": "support@example.co.jp",
+            "public_base_url": "https://mail.example.co.jp",
+        },
     )
     return user_create(username="e2e-admin", password=PASSWORD, role="marketing")
 

@@ -155,3 +155,65 @@ def test_the_editor_speaks_japanese(marketer_client):
     journey = make_journey({"t": {"type": "tags", "add": ["x"]}}, name="日本語")
     page = marketer_client.get(reverse("journeys:detail", args=[journey.pk])).content.decode()
     assert "ドライラン" in page and "一時停止" in page and "稼働中" in page
+
+
+def test_exit_conditions_are_rows_of_typed_inputs(marketer_client, english):
+    """Exit conditions are built like branch conditions: pick a kind, fill its inputs."""
+    url = reverse("journeys:new")
+    base = {"name": "営業へ", "trigger_type": "manual", "reentry": "never"}
+    # Adding a row and choosing its kind re-render the form (htmx) and save nothing.
+    added = marketer_client.post(
+        url, {**base, "exit_rows": "1", "exit-0-kind": "tag", "add_exit": "1"}
+    )
+    assert added.status_code == 200
+    assert [f["kind"].value() for f in added.context["form"].exit_forms] == ["tag", ""]
+    chosen = marketer_client.post(
+        url, {**base, "exit_rows": "1", "exit-0-kind": "score", "refresh": "1"}
+    )
+    (row,) = chosen.context["form"].exit_forms
+    assert [f.name for f in row.visible()] == ["kind", "score", "op", "value"]
+    assert not Journey.objects.exists()
+
+    # An incomplete condition is an error next to its input; nothing is saved.
+    incomplete = marketer_client.post(
+        url, {**base, "exit_rows": "1", "exit-0-kind": "score", "exit-0-op": "gte"}
+    )
+    assert incomplete.status_code == 200 and not Journey.objects.exists()
+    assert "Enter a value." in incomplete.content.decode()
+
+    saved = marketer_client.post(
+        url,
+        {
+            **base,
+            "exit_rows": "2",
+            "exit-0-kind": "field",
+            "exit-0-field": "lifecycle_stage",
+            "exit-0-op": "eq",
+            "exit-0-value": "sql",
+            "exit-1-kind": "tag",
+            "exit-1-value": "競合",
+        },
+    )
+    journey = Journey.objects.get(name="営業へ")
+    assert saved.status_code == 302
+    assert journey.exit_conditions == [
+        {"kind": "field", "field": "lifecycle_stage", "op": "eq", "value": "sql"},
+        {"kind": "tag", "value": "競合"},
+    ]
+    # Editing shows them again as rows; an emptied row removes its condition.
+    settings_url = reverse("journeys:settings", args=[journey.pk])
+    edit = marketer_client.get(settings_url)
+    kinds = [f["kind"].value() for f in edit.context["form"].exit_forms]
+    assert kinds == ["field", "tag"]
+    marketer_client.post(
+        settings_url,
+        {
+            **base,
+            "exit_rows": "2",
+            "exit-0-kind": "",
+            "exit-1-kind": "tag",
+            "exit-1-value": "競合",
+        },
+    )
+    journey.refresh_from_db()
+    assert journey.exit_conditions == [{"kind": "tag", "value": "競合"}]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 from django import forms
@@ -48,20 +47,6 @@ WAIT_MODES = [
 ]
 
 
-def _json_list(raw: str, what: str) -> list:
-    if not raw.strip():
-        return []
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise forms.ValidationError(
-            _("%(what)s is not valid JSON: %(error)s") % {"what": what, "error": exc.msg}
-        ) from None
-    if not isinstance(value, list):
-        raise forms.ValidationError(_("%(what)s must be a JSON list.") % {"what": what})
-    return value
-
-
 class JourneyForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=120)
     description = forms.CharField(label=_("Description"), max_length=500, required=False)
@@ -88,19 +73,54 @@ class JourneyForm(forms.Form):
         choices=[("", "—"), *LifecycleStage.choices],
         required=False,
     )
-    exit_conditions = forms.CharField(
-        label=_("Exit conditions (JSON, advanced)"),
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
     reentry = forms.ChoiceField(label=_("Re-entry"), choices=Journey.Reentry.choices)
     reentry_days = forms.IntegerField(label=_("Re-entry after (days)"), required=False, min_value=0)
+    exit_rows = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        data=None,
+        *,
+        initial: dict | None = None,
+        journey: Journey | None = None,
+        exit_conditions: list[dict] | None = None,
+        add_exit: bool = False,
+        rerender_url: str = "",
+    ) -> None:
+        """`exit_conditions`: the journey's, shown as rows of typed inputs (ConditionForm,
+        prefix `exit-N`, `exit_rows` of them); a POST with `refresh` or `add_exit` re-renders
+        the form (the view passes it as `initial`) without saving."""
+        super().__init__(data, initial=initial)
         self.fields["segment_id"].choices = [("", "—"), *pickers.segments()]
         self.fields["form_id"].choices = [("", "—"), *pickers.forms()]
         self.fields["touch_type"].choices = [("", _("Any type")), *pickers.touch_types()]
+        self.rerender_url = rerender_url
+        # A condition's kind changed: the whole form re-rendered with that kind's inputs.
+        rerender = {
+            "hx-post": rerender_url,
+            "hx-trigger": "change",
+            "hx-vals": '{"refresh": "1"}',
+            "hx-include": "closest form",
+            "hx-target": "closest form",
+            "hx-select": "form.journey-form",
+            "hx-swap": "outerHTML",
+        }
+        steps = journey.steps if journey is not None else {}
+        self.condition_fields = list(CONTACT_FIELD_LABELS.items())
+        self.exit_forms = condition_forms(
+            data,
+            source=data if data is not None else (initial or {}),
+            conditions=exit_conditions,
+            prefix="exit",
+            count_field="exit_rows",
+            add=add_exit,
+            picks=_condition_picks(steps, rerender),
+        )
+        self.initial["exit_rows"] = len(self.exit_forms)
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        return all([c.is_valid() for c in self.exit_forms]) and valid
 
     def clean(self) -> dict:
         d = super().clean()
@@ -135,15 +155,9 @@ class JourneyForm(forms.Form):
             "date_field": t.get("field", ""),
             "offset_days": t.get("offset_days"),
             "goal_stage": goal_stage,
-            "exit_conditions": json.dumps(journey.exit_conditions, ensure_ascii=False)
-            if journey.exit_conditions
-            else "",
             "reentry": journey.reentry,
             "reentry_days": journey.reentry_days,
         }
-
-    def clean_exit_conditions(self) -> list:
-        return _json_list(self.cleaned_data["exit_conditions"], _("Exit conditions"))
 
     def apply(self, journey: Journey) -> Journey:
         d = self.cleaned_data
@@ -175,7 +189,7 @@ class JourneyForm(forms.Form):
             if d["goal_stage"]
             else []
         )
-        journey.exit_conditions = d["exit_conditions"]
+        journey.exit_conditions = [c for c in (f.condition() for f in self.exit_forms) if c]
         journey.reentry, journey.reentry_days = d["reentry"], d["reentry_days"] or 0
         return journey
 
@@ -378,6 +392,46 @@ NO_NEXT = {"branch", "split", "exit"}
 UPDATABLE_FIELDS = ["title", "department", "buying_role", "do_not_contact"]
 
 
+def _condition_picks(steps: dict, rerender: dict) -> dict:
+    return {
+        "email_steps": [k for k, v in steps.items() if v.get("type") == "email"],
+        "segments": pickers.segments(),
+        "touch_types": pickers.touch_types(),
+        "rerender": rerender,
+    }
+
+
+def condition_forms(
+    data,
+    *,
+    source: dict,
+    conditions: list[dict] | None,
+    prefix: str,
+    count_field: str,
+    add: bool,
+    picks: dict,
+) -> list[ConditionForm]:
+    """Rows of ConditionForm (prefix `<prefix>-N`): from stored conditions, from what was
+    posted (`count_field` rows), or re-rendered while editing; always at least one row."""
+    if data is None and conditions is not None:
+        rows = [ConditionForm.initial_for(c) for c in conditions]
+    else:
+        count = _int(source.get(count_field), 0)
+        rows = [
+            {name: source.get(f"{prefix}-{i}-{name}") for name in ConditionForm.base_fields}
+            for i in range(count)
+        ]
+        if data is None:  # re-rendered while editing: drop the rows emptied out
+            rows = [r for r in rows if r.get("kind")]
+    if add or not rows:
+        rows.append({"kind": ""})
+    if data is not None:
+        return [ConditionForm(data, prefix=f"{prefix}-{i}", **picks) for i in range(len(rows))]
+    return [
+        ConditionForm(prefix=f"{prefix}-{i}", initial=row, **picks) for i, row in enumerate(rows)
+    ]
+
+
 class StepForm(forms.Form):
     """One step. Only the inputs of the chosen type are shown and read.
 
@@ -466,34 +520,15 @@ class StepForm(forms.Form):
         self.step_keys = list(journey.steps)
         self.update_fields = UPDATABLE_FIELDS
         self.condition_fields = list(CONTACT_FIELD_LABELS.items())
-        source = data if data is not None else (initial or {})
-        if data is None and conditions is not None:
-            rows = [ConditionForm.initial_for(c) for c in conditions]
-        else:
-            count = _int(source.get("cond_rows"), 0)
-            rows = [
-                {name: source.get(f"cond-{i}-{name}") for name in ConditionForm.base_fields}
-                for i in range(count)
-            ]
-            if data is None:  # re-rendered while editing: drop the rows emptied out
-                rows = [r for r in rows if r.get("kind")]
-        if add_condition or not rows:
-            rows.append({"kind": ""})
-        picks = {
-            "email_steps": [k for k, v in journey.steps.items() if v.get("type") == "email"],
-            "segments": pickers.segments(),
-            "touch_types": pickers.touch_types(),
-            "rerender": rerender,
-        }
-        if data is not None:
-            self.condition_forms = [
-                ConditionForm(data, prefix=f"cond-{i}", **picks) for i in range(len(rows))
-            ]
-        else:
-            self.condition_forms = [
-                ConditionForm(prefix=f"cond-{i}", initial=row, **picks)
-                for i, row in enumerate(rows)
-            ]
+        self.condition_forms = condition_forms(
+            data,
+            source=data if data is not None else (initial or {}),
+            conditions=conditions,
+            prefix="cond",
+            count_field="cond_rows",
+            add=add_condition,
+            picks=_condition_picks(journey.steps, rerender),
+        )
         self.initial["cond_rows"] = len(self.condition_forms)
 
     @property

@@ -47,12 +47,30 @@ def index(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _journey_form(request: HttpRequest, initial: dict, journey: Journey | None) -> JourneyForm:
+    """The settings form; a POST with `refresh` or `add_exit` only re-renders it (htmx)."""
+    if request.method == "POST" and ("refresh" in request.POST or "add_exit" in request.POST):
+        return JourneyForm(
+            initial=request.POST.dict(),
+            journey=journey,
+            add_exit="add_exit" in request.POST,
+            rerender_url=request.path,
+        )
+    return JourneyForm(
+        request.POST or None,
+        initial=initial,
+        journey=journey,
+        exit_conditions=journey.exit_conditions if journey is not None else [],
+        rerender_url=request.path,
+    )
+
+
 @nav_area("journeys")
 @require_capability(EDIT)
 @require_http_methods(["GET", "POST"])
 def journey_new(request: HttpRequest) -> HttpResponse:
-    form = JourneyForm(request.POST or None, initial={"trigger_type": "manual", "reentry": "never"})
-    if request.method == "POST" and form.is_valid():
+    form = _journey_form(request, {"trigger_type": "manual", "reentry": "never"}, None)
+    if form.is_bound and form.is_valid():
         journey = form.apply(Journey(name=form.cleaned_data["name"]))
         journey = services.journey_create(
             name=journey.name,
@@ -94,8 +112,8 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def settings_edit(request: HttpRequest, pk: int) -> HttpResponse:
     journey = get_object_or_404(Journey, pk=pk, status=Journey.Status.DRAFT)
-    form = JourneyForm(request.POST or None, initial=JourneyForm.initial_for(journey))
-    if request.method == "POST" and form.is_valid():
+    form = _journey_form(request, JourneyForm.initial_for(journey), journey)
+    if form.is_bound and form.is_valid():
         form.apply(journey).save()
         messages.success(request, _("Saved."))
         return redirect("journeys:detail", pk=journey.pk)
