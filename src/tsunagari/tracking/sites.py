@@ -7,6 +7,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from django.db import connection
+
 from tsunagari.tracking.models import IpRange, TrackedSite
 
 _TTL_SECONDS = 5.0
@@ -27,11 +29,21 @@ class _SiteCache:
         self._sites: dict[str, SiteRules] = {}
         self._loaded_at = 0.0
         self._lock = threading.Lock()
+        self._reloading = threading.Lock()
 
     def get(self, origin: str) -> SiteRules | None:
-        if time.monotonic() - self._loaded_at > _TTL_SECONDS:
-            self.reload()
+        # One thread reloads; the others go on with the sites they have — except before the
+        # first load, when there is nothing to go on with.
+        if self._stale() and self._reloading.acquire(blocking=not self._loaded_at):
+            try:
+                if self._stale():
+                    self.reload()
+            finally:
+                self._reloading.release()
         return self._sites.get(origin)
+
+    def _stale(self) -> bool:
+        return time.monotonic() - self._loaded_at > _TTL_SECONDS
 
     def reload(self) -> None:
         sites = {
@@ -40,6 +52,11 @@ class _SiteCache:
             )
             for s in TrackedSite.objects.filter(is_active=True)
         }
+        if not connection.in_atomic_block:
+            # The collect fast path runs outside Django's request cycle, which would close a
+            # request thread's connection: without this, each of the server's threads would
+            # keep one open (and PostgreSQL refuses clients beyond max_connections).
+            connection.close()
         with self._lock:
             self._sites = sites
             self._loaded_at = time.monotonic()
