@@ -129,6 +129,15 @@ def _service_markers(request):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_ip_ranges():
+    """The in-memory company IP ranges (tracking.sites) start empty for each test: a range an
+    earlier test saved and rolled back would otherwise name an account that does not exist."""
+    from tsunagari.tracking.sites import range_cache
+
+    range_cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _default_language():
     """Each test starts in the default language (ja), whatever an earlier test activated.
 

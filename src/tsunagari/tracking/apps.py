@@ -7,11 +7,15 @@ class TrackingConfig(AppConfig):
     verbose_name = "Tracking"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
         from tsunagari.crm.imports import register_after_batch, register_touch_kinds
         from tsunagari.crm.panels import Panel, register_account_panel, register_contact_panel
         from tsunagari.crm.services import register_contact_merge_hook
         from tsunagari.tracking.consumers import run_consumers
+        from tsunagari.tracking.models import IpRange
         from tsunagari.tracking.services import move_touchpoints_on_merge, touches_for_import
+        from tsunagari.tracking.sites import range_cache
         from tsunagari.tracking.vocabulary import OFFLINE_TYPES, Type
         from tsunagari.work.registry import register
 
@@ -23,3 +27,8 @@ class TrackingConfig(AppConfig):
         register_contact_panel(Panel("timeline", "tracking:contact_timeline"))
         register_account_panel(Panel("timeline", "tracking:account_timeline"))
         register("tracking.consumers", run_consumers)
+        # A range saved or deleted here counts at once (other processes within seconds).
+        post_save.connect(range_cache.clear, sender=IpRange, dispatch_uid="tsunagari-ip-ranges")
+        post_delete.connect(
+            range_cache.clear, sender=IpRange, dispatch_uid="tsunagari-ip-ranges-del"
+        )

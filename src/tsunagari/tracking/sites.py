@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import threading
 import time
@@ -83,15 +84,66 @@ def range_keys(cidr: str) -> tuple[str, str]:
     return ip_key(str(first)) or "", ip_key(str(last)) or ""
 
 
+class _RangeCache:
+    """Imported company IP ranges in memory, sorted by start, reloaded every few seconds.
+
+    Every new visitor is looked up (the collect endpoint's writer, forms, dynamic content):
+    a query each cost the writer as much as the rest of its batch. A table beyond
+    IN_MEMORY_UP_TO ranges is queried instead. Saving or deleting a range here empties the
+    cache at once; other processes see it within _TTL_SECONDS.
+    """
+
+    IN_MEMORY_UP_TO = 50_000
+
+    def __init__(self) -> None:
+        self._ranges: list[tuple[str, str, int]] | None = None  # (start, end, account), sorted
+        self._starts: list[str] = []
+        self._loaded_at = 0.0
+        self._lock = threading.Lock()
+
+    def clear(self, **_kwargs) -> None:
+        self._loaded_at = 0.0
+
+    def account(self, key: str) -> int | None:
+        with self._lock:
+            if time.monotonic() - self._loaded_at > _TTL_SECONDS:
+                self._reload()
+            ranges, starts = self._ranges, self._starts
+        if ranges is None:  # too many to hold: ask the database
+            return (
+                IpRange.objects.filter(start__lte=key, end__gte=key)
+                .order_by("-start")
+                .values_list("account_id", flat=True)
+                .first()
+            )
+        # The narrowest range holding the address is the one starting last among those that
+        # start before it and end after it.
+        for i in range(bisect.bisect_right(starts, key) - 1, -1, -1):
+            if ranges[i][1] >= key:
+                return ranges[i][2]
+        return None
+
+    def _reload(self) -> None:
+        rows = list(
+            IpRange.objects.order_by("start", "pk").values_list("start", "end", "account_id")[
+                : self.IN_MEMORY_UP_TO + 1
+            ]
+        )
+        if not connection.in_atomic_block:
+            connection.close()  # as in _SiteCache.reload
+        if len(rows) > self.IN_MEMORY_UP_TO:
+            self._ranges, self._starts = None, []
+        else:
+            self._ranges, self._starts = rows, [r[0] for r in rows]
+        self._loaded_at = time.monotonic()
+
+
+range_cache = _RangeCache()
+
+
 def account_for_ip(address: str) -> int | None:
     """The account owning the narrowest imported range that contains the address."""
     key = ip_key(address)
     if key is None:
         return None
-    match = (
-        IpRange.objects.filter(start__lte=key, end__gte=key)
-        .order_by("-start")
-        .values_list("account_id", flat=True)
-        .first()
-    )
-    return match
+    return range_cache.account(key)

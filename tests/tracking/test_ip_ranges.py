@@ -1,0 +1,43 @@
+"""Company IP ranges: the narrowest range holding an address names the visitor's company."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.crm.factories import make_account
+from tsunagari.tracking.models import IpRange
+from tsunagari.tracking.sites import account_for_ip, range_cache, range_keys
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    range_cache.clear()  # what an earlier test's rolled-back ranges left in it
+    yield
+    range_cache.clear()
+
+
+def _range(account, cidr: str) -> IpRange:
+    start, end = range_keys(cidr)
+    return IpRange.objects.create(account=account, cidr=cidr, start=start, end=end)
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_the_narrowest_range_wins_and_changes_count_at_once(in_memory, monkeypatch):
+    if not in_memory:  # a table too large to hold: each lookup asks the database
+        monkeypatch.setattr(range_cache, "IN_MEMORY_UP_TO", 1)
+    group, branch, other = make_account(), make_account(), make_account()
+    assert account_for_ip("10.1.2.3") is None
+    _range(group, "10.0.0.0/8")
+    wide_only = account_for_ip("10.9.9.9")
+    nested = _range(branch, "10.1.0.0/16")
+    _range(other, "2001:db8::/32")
+    assert wide_only == group.pk
+    assert account_for_ip("10.1.2.3") == branch.pk  # inside both: the /16
+    assert account_for_ip("10.2.0.1") == group.pk  # after the /16, still in the /8
+    assert account_for_ip("11.0.0.1") is None
+    assert account_for_ip("2001:db8::1") == other.pk
+    assert account_for_ip("not an address") is None
+    nested.delete()
+    assert account_for_ip("10.1.2.3") == group.pk
