@@ -109,6 +109,7 @@ def test_a_branch_is_built_from_pickers_and_condition_rows(page: Page, transacti
     page.locator("#step-panel #id_type").select_option("branch")
     kind = page.locator("#step-panel select[name='cond-0-kind']")
     expect(kind).to_be_visible(timeout=15_000)
+    page.wait_for_load_state("networkidle")  # the re-render for the type has settled
     kind.select_option("email")
     # The panel is re-rendered by htmx; on a loaded CI machine that can take a few seconds.
     expect(page.locator("#step-panel select[name='cond-0-step'] option")).to_have_text(

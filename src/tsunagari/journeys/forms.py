@@ -104,6 +104,7 @@ class JourneyForm(forms.Form):
             "hx-target": "closest form",
             "hx-select": "form.journey-form",
             "hx-swap": "outerHTML",
+            "hx-sync": "closest form:replace",
         }
         steps = journey.steps if journey is not None else {}
         self.condition_fields = list(CONTACT_FIELD_LABELS.items())
@@ -502,6 +503,9 @@ class StepForm(forms.Form):
             "hx-trigger": "change",
             "hx-target": "#step-panel",
             "hx-swap": "innerHTML",
+            # A newer change replaces a re-render still in flight: an older answer arriving
+            # last would otherwise undo what was just chosen.
+            "hx-sync": "closest form:replace",
             "hx-include": "closest form",
         }
         self.rerender_url = rerender_url
