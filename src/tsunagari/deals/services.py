@@ -34,7 +34,7 @@ from tsunagari.deals.models import (
 )
 from tsunagari.scoring.handoff import contact_recycle
 from tsunagari.tracking.models import Touchpoint
-from tsunagari.tracking.services import touchpoints_append
+from tsunagari.tracking.services import stage_change_touch, touchpoints_append
 from tsunagari.tracking.vocabulary import Type
 
 MAX_AMOUNT = Decimal("9999999999999.99")  # max_digits=15, decimal_places=2
@@ -139,22 +139,6 @@ def _touch(deal: Deal, type_: str, actor: User | None, now: dt.datetime, **extra
     )
 
 
-def _stage_touch(contact: Contact, before: str, after: str, actor: User | None, note: str) -> None:
-    touchpoints_append(
-        [
-            Touchpoint(
-                contact=contact,
-                type=Type.STAGE_CHANGED,
-                occurred_at=timezone.now(),
-                source="deals",
-                title=after.upper(),
-                properties={"from": before, "to": after, "note": note[:200]},
-                recorded_by=actor,
-            )
-        ]
-    )
-
-
 def _set_lifecycle(
     contact: Contact, to_stage: str, actor: User | None, rule: str, why: str
 ) -> None:
@@ -162,7 +146,9 @@ def _set_lifecycle(
     if contact_set_lifecycle(
         contact=contact, to_stage=to_stage, actor=actor, rule=rule, reason=why
     ):
-        _stage_touch(contact, before, to_stage, actor, why)
+        stage_change_touch(
+            contact=contact, before=before, after=to_stage, source="deals", actor=actor, note=why
+        )
 
 
 def _contact(deal: Deal) -> Contact | None:

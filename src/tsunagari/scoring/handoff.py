@@ -22,9 +22,7 @@ from tsunagari.crm.choices import LifecycleStage
 from tsunagari.crm.models import Contact
 from tsunagari.crm.services import contact_set_lifecycle
 from tsunagari.scoring.models import AssignmentRule, Handoff, MqlSettings, RoundRobin
-from tsunagari.tracking.models import Touchpoint
-from tsunagari.tracking.services import touchpoints_append
-from tsunagari.tracking.vocabulary import Type
+from tsunagari.tracking.services import stage_change_touch
 
 
 class HandoffError(Exception):
@@ -108,22 +106,6 @@ def handoff_open(*, contact: Contact, criterion: str, now: dt.datetime | None = 
     return handoff
 
 
-def _stage_touch(contact: Contact, before: str, after: str, actor: User | None, note: str) -> None:
-    touchpoints_append(
-        [
-            Touchpoint(
-                contact=contact,
-                type=Type.STAGE_CHANGED,
-                occurred_at=timezone.now(),
-                source="scoring:handoff",
-                title=after.upper(),
-                properties={"from": before, "to": after, "note": note[:200]},
-                recorded_by=actor,
-            )
-        ]
-    )
-
-
 def can_work(user: User, handoff: Handoff) -> bool:
     """The owner works the lead; a manager who may also work leads (an admin) may act for them."""
     if not user.can(Capability.LEADS_WORK):
@@ -160,7 +142,14 @@ def handoff_accept(*, handoff: Handoff, actor: User, bant: dict[str, str]) -> Ha
     contact_set_lifecycle(
         contact=contact, to_stage=LifecycleStage.SQL, actor=actor, rule="scoring:handoff"
     )
-    _stage_touch(contact, before, LifecycleStage.SQL, actor, "")
+    stage_change_touch(
+        contact=contact,
+        before=before,
+        after=LifecycleStage.SQL,
+        source="scoring:handoff",
+        actor=actor,
+        note="",
+    )
     Handoff.objects.filter(pk=handoff.pk).update(
         status=Handoff.Status.ACCEPTED, worked_at=handoff.worked_at or now, resolved_by=actor
     )
@@ -193,7 +182,14 @@ def handoff_reject(
         rule="scoring:rejected",
         reason=f"{label}: {note}"[:500] if note else str(label),
     )
-    _stage_touch(contact, before, LifecycleStage.NURTURE, actor, note)
+    stage_change_touch(
+        contact=contact,
+        before=before,
+        after=LifecycleStage.NURTURE,
+        source="scoring:handoff",
+        actor=actor,
+        note=note,
+    )
     if reset_score is None:
         reset_score = MqlSettings.load().reset_on_reject
     if reset_score:
@@ -222,7 +218,14 @@ def contact_recycle(*, contact: Contact, reason: str, actor: User | None = None)
     )
     if transition is None:
         return False
-    _stage_touch(contact, before, LifecycleStage.NURTURE, actor, reason)
+    stage_change_touch(
+        contact=contact,
+        before=before,
+        after=LifecycleStage.NURTURE,
+        source="scoring:handoff",
+        actor=actor,
+        note=reason,
+    )
     Handoff.objects.filter(contact=contact, status=Handoff.Status.OPEN).update(
         status=Handoff.Status.RECYCLED, note=reason[:500], resolved_by=actor
     )

@@ -218,6 +218,31 @@ def _touch_last_activity(latest: dict[int, dt.datetime]) -> None:
         )
 
 
+def stage_change_touch(
+    *,
+    contact: Contact,
+    before: str,
+    after: str,
+    source: str,
+    actor: User | None = None,
+    note: str = "",
+) -> None:
+    """The `stage_changed` touch on a contact's timeline for a lifecycle move another app made."""
+    touchpoints_append(
+        [
+            Touchpoint(
+                contact=contact,
+                type=Type.STAGE_CHANGED,
+                occurred_at=timezone.now(),
+                source=source,
+                title=after.upper(),
+                properties={"from": before, "to": after, "note": note[:200]},
+                recorded_by=actor,
+            )
+        ]
+    )
+
+
 @transaction.atomic
 def visitor_identify(*, visitor: Visitor, contact: Contact, how: str) -> int:
     """Attach a visitor and all its anonymous history to a contact, in one transaction.
