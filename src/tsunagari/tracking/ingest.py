@@ -99,15 +99,14 @@ def _upsert_visitors(
     if not uids:
         return {}
     table = connection.ops.quote_name(Visitor._meta.db_table)
-    marks = ", ".join(["%s"] * len(uids))
     when = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         # Move last_seen first and read back what is known: one statement for the visitors
         # seen before (SQLite ≥ 3.35 and PostgreSQL both have RETURNING).
         cursor.execute(
-            f"UPDATE {table} SET last_seen = %s WHERE uid IN ({marks}) "
+            f"UPDATE {table} SET last_seen = %s WHERE uid {_among(uids)} "
             "RETURNING id, uid, contact_id, account_id",
-            [when, *uids],
+            [when, *_among_params(uids)],
         )
         known = {uid: (pk, contact, account) for pk, uid, contact, account in cursor.fetchall()}
         new: dict[str, Pending] = {}
@@ -125,26 +124,58 @@ def _upsert_visitors(
                     "pk", flat=True
                 )
             )
-            rows = []
-            for uid, p in new.items():
-                account = accounts[uid] if accounts[uid] in existing else None
-                rows += [uid, when, when, p.user_agent[:300], p.is_bot, account]
-            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(new))
-            # A visitor created by another writer meanwhile is kept (DO NOTHING) and read below.
-            cursor.execute(
-                f"INSERT INTO {table} (uid, first_seen, last_seen, user_agent, is_bot, "
-                f"account_id) VALUES {values} ON CONFLICT (uid) DO NOTHING",
-                rows,
-            )
-            new_marks = ", ".join(["%s"] * len(new))
-            cursor.execute(
-                f"SELECT id, uid, contact_id, account_id FROM {table} WHERE uid IN ({new_marks})",
+            columns = [
                 list(new),
+                [p.user_agent[:300] for p in new.values()],
+                [p.is_bot for p in new.values()],
+                [accounts[uid] if accounts[uid] in existing else None for uid in new],
+            ]
+            # A visitor created by another writer meanwhile is kept (DO NOTHING) and read below.
+            insert = (
+                f"INSERT INTO {table} (uid, first_seen, last_seen, user_agent, is_bot, account_id) "
+            )
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    insert + "SELECT u, %s, %s, a, b, c FROM unnest("
+                    "%s::varchar[], %s::varchar[], %s::boolean[], %s::bigint[]) AS t(u, a, b, c) "
+                    "ON CONFLICT (uid) DO NOTHING",
+                    [when, when, *columns],
+                )
+            else:
+                cursor.execute(
+                    insert
+                    + "VALUES "
+                    + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(new))
+                    + " ON CONFLICT (uid) DO NOTHING",
+                    [
+                        v
+                        for uid, *rest in zip(*columns, strict=True)
+                        for v in (uid, when, when, *rest)
+                    ],
+                )
+            cursor.execute(
+                f"SELECT id, uid, contact_id, account_id FROM {table} WHERE uid {_among(new)}",
+                _among_params(new),
             )
             known.update(
                 (uid, (pk, contact, account)) for pk, uid, contact, account in cursor.fetchall()
             )
     return known
+
+
+def _among(values) -> str:
+    """`IN (…)` on SQLite; `= ANY(%s)` on PostgreSQL, one array parameter whatever the count.
+
+    (psycopg parses every placeholder of a query in Python, and a query whose text changes
+    with the batch size is parsed again on every call.)
+    """
+    if connection.vendor == "postgresql":
+        return "= ANY(%s)"
+    return "IN (" + ", ".join(["%s"] * len(values)) + ")"
+
+
+def _among_params(values) -> list:
+    return [list(values)] if connection.vendor == "postgresql" else list(values)
 
 
 def _keep_connection_healthy() -> None:
@@ -176,7 +207,7 @@ class GroupCommitWriter:
         self._lock = threading.Lock()
         self._wrote = threading.Event()
         self._checkpointer: threading.Thread | None = None
-        self._configured: object = None  # the SQLite connection set to skip checkpoints
+        self._configured: object = None  # the connection _prepare_connection has set up
 
     def _ensure_running(self) -> None:
         with self._lock:
@@ -210,7 +241,7 @@ class GroupCommitWriter:
                     break
             try:
                 _keep_connection_healthy()
-                self._checkpoint_beside()
+                self._prepare_connection()
                 write_batch(batch)
                 self._wrote.set()
             except BaseException as exc:  # every waiter must hear the outcome
@@ -221,15 +252,30 @@ class GroupCommitWriter:
                 for p in batch:
                     p.done.set()
 
-    def _checkpoint_beside(self) -> None:
-        """On SQLite: this connection's commits do not checkpoint; the checkpointer does."""
-        if connection.vendor != "sqlite":
-            return
+    def _prepare_connection(self) -> None:
+        """Set up the writer's connection once per connection.
+
+        SQLite: its commits do not checkpoint; the checkpointer thread does.
+
+        PostgreSQL: no sequential scans. Every statement of a batch finds rows by key (visitors
+        by uid, and at commit the foreign-key checks of each touchpoint by id), but a plan
+        made while a table was small, or has no statistics yet (autovacuum behind or off),
+        scans the table whole, and a connection keeps the foreign-key checks' plans for its
+        life: each page view would then read every visitor.
+        """
         connection.ensure_connection()
         if connection.connection is not self._configured:
             with connection.cursor() as cursor:
-                cursor.execute("PRAGMA wal_autocheckpoint=0")
+                if connection.vendor == "sqlite":
+                    cursor.execute("PRAGMA wal_autocheckpoint=0")
+                elif connection.vendor == "postgresql":
+                    cursor.execute("SET enable_seqscan = off")
             self._configured = connection.connection
+        if connection.vendor == "sqlite":
+            self._checkpoint_beside()
+
+    def _checkpoint_beside(self) -> None:
+        """Keep the SQLite checkpointer thread running beside the writer."""
         with self._lock:
             if self._checkpointer is None or not self._checkpointer.is_alive():
                 self._checkpointer = threading.Thread(

@@ -55,11 +55,9 @@ class Visitor(models.Model):
     user_agent = models.CharField(max_length=300, blank=True)
     is_bot = models.BooleanField(default=False)
 
-    class Meta:
-        indexes = [
-            # Anonymous visitors of an account, most recent first (the account page).
-            models.Index(fields=["account", "-last_seen"], name="tracking_visitor_account")
-        ]
+    # No index on last_seen: every page view moves it, and an indexed column would make each
+    # of those updates rewrite the row's index entries instead of a same-page (HOT) update on
+    # PostgreSQL. The account page counts an account's visitors through the account FK's index.
 
 
 class Touchpoint(models.Model):

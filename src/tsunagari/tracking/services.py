@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -113,9 +114,14 @@ def touchpoints_append(rows: Sequence[Touchpoint]) -> list[Touchpoint]:
 _COLUMNS = [f for f in Touchpoint._meta.concrete_fields if not f.primary_key]
 _DATETIME_COLUMNS = {f.attname for f in _COLUMNS if f.get_internal_type() == "DateTimeField"}
 _JSON_FIELDS = {f.attname: f for f in _COLUMNS if f.get_internal_type() == "JSONField"}
-# A column's value when a record leaves it out (the model's defaults, evaluated per record).
+# A column's value when a record leaves it out: the model's default, made afresh per record
+# where the default is a callable (a dict for `properties`), shared where it is a constant.
 _DEFAULTS = {f.attname: f.get_default for f in _COLUMNS}
-# Rows per INSERT statement: within SQLite's 32,766 and PostgreSQL's 65,535 parameters.
+_FRESH_DEFAULTS = {
+    f.attname: f.default for f in _COLUMNS if f.has_default() and callable(f.default)
+}
+_FIXED_DEFAULTS = {f.attname: f.get_default() for f in _COLUMNS if f.attname not in _FRESH_DEFAULTS}
+# Rows per INSERT statement on SQLite: within its limit of 32,766 parameters.
 _INSERT_CHUNK = 500
 
 
@@ -136,6 +142,10 @@ def _column_converters() -> list[tuple[str, Any]]:
         return adapted[value]
 
     def json_value(field):
+        if field.encoder is None:
+            # What JSONField stores, as text: SQLite keeps it so, and PostgreSQL's COPY reads
+            # jsonb from it (a psycopg Jsonb wrapper per row would be dumped in Python).
+            return json.dumps
         return lambda value: field.get_db_prep_save(value, connection)
 
     plan = []
@@ -152,10 +162,14 @@ def _column_converters() -> list[tuple[str, Any]]:
 def _record(row: Touchpoint | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(row, Touchpoint):
         return {f.attname: getattr(row, f.attname) for f in _COLUMNS}
-    unknown = set(row) - _DEFAULTS.keys()
+    unknown = row.keys() - _DEFAULTS.keys()
     if unknown:
         raise TrackingError(f"not touchpoint columns: {sorted(unknown)}")
-    return {name: row[name] if name in row else default() for name, default in _DEFAULTS.items()}
+    record = {**_FIXED_DEFAULTS, **row}
+    for name, make in _FRESH_DEFAULTS.items():
+        if name not in row:
+            record[name] = make()
+    return record
 
 
 def touchpoints_append_many(rows: Sequence[Touchpoint | Mapping[str, Any]]) -> int:
@@ -192,16 +206,24 @@ def touchpoints_append_many(rows: Sequence[Touchpoint | Mapping[str, Any]]) -> i
     names = ", ".join(ops.quote_name(f.column) for f in _COLUMNS)
     row_marks = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
     _lock_stream()
-    # Multi-row INSERTs rather than executemany: one statement per chunk is one round trip
-    # (and on SQLite one release of the GIL instead of one per row, which a busy web process
-    # makes wait for its turn every time).
     with connection.cursor() as cursor:
-        for start in range(0, len(values), _INSERT_CHUNK):
-            chunk = values[start : start + _INSERT_CHUNK]
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) VALUES {', '.join([row_marks] * len(chunk))}",
-                [value for row in chunk for value in row],
-            )
+        if connection.vendor == "postgresql":
+            # COPY: the rows stream through psycopg's C row writer. A multi-row INSERT with
+            # thousands of placeholders is parsed in Python on every call (its text differs
+            # with the batch size, so psycopg cannot cache it): most of a batch's time.
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in values:
+                    copy.write_row(row)
+        else:
+            # Multi-row INSERTs rather than executemany: one statement per chunk is one call
+            # into SQLite and one release of the GIL instead of one per row, which a busy web
+            # process makes wait for its turn every time.
+            for start in range(0, len(values), _INSERT_CHUNK):
+                chunk = values[start : start + _INSERT_CHUNK]
+                cursor.execute(
+                    f"INSERT INTO {table} ({names}) VALUES {', '.join([row_marks] * len(chunk))}",
+                    [value for row in chunk for value in row],
+                )
     _touch_last_activity(_latest_per_contact(records))
     return len(records)
 
