@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 from django.db import connection, transaction
+from django.test import Client
 from django.utils import timezone
 
 from tests.crm.factories import make_account, make_contact
 from tests.tracking.conftest import ORIGIN
+from tsunagari.tracking import endpoint, ingest
 from tsunagari.tracking.collect import parse_hit
 from tsunagari.tracking.ingest import GroupCommitWriter, Pending, write_batch
 from tsunagari.tracking.models import IpRange, Touchpoint, Visitor
@@ -106,6 +109,7 @@ def test_a_batch_that_fails_stores_nothing_and_every_waiter_hears_why():
         t.start()
     for t in threads:
         t.join()
+    writer.stop()
     # The two may share a batch (both fail) or not (the good one is stored): never half a batch.
     assert errors
     assert Touchpoint.objects.filter(visitor__uid=NEW).count() == 0
@@ -125,11 +129,55 @@ def test_the_writer_connection_plans_no_sequential_scans_on_postgresql():
 
 
 @pytest.mark.skipif("connection.vendor != 'sqlite'")
-def test_the_writer_connection_leaves_checkpoints_to_its_own_thread_on_sqlite():
+def test_sqlite_checkpoints_run_beside_the_writer_not_in_its_commits(monkeypatch):
+    monkeypatch.setattr(ingest, "CHECKPOINT_SECONDS", 0.05)
     writer = GroupCommitWriter()
-    writer._prepare_connection()
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA wal_autocheckpoint")
-        assert cursor.fetchone()[0] == 0
-        cursor.execute("PRAGMA wal_autocheckpoint=1000")  # the test's connection: as it was
-    assert writer._checkpointer is not None and writer._checkpointer.is_alive()
+    try:
+        writer.submit(pending(NEW), timeout=30)
+        deadline = time.monotonic() + 10
+        while writer.checkpoints == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert writer.checkpoints >= 1  # the checkpointer thread moved the log
+    finally:
+        writer.stop()
+    assert not writer._thread.is_alive() and not writer._checkpointer.is_alive()
+    assert Touchpoint.objects.filter(visitor__uid=NEW).count() == 1
+    # A connection the writer sets up leaves checkpoints to that thread.
+    probe = GroupCommitWriter()
+    probe._prepare_connection()  # on this test's connection
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_autocheckpoint")
+            assert cursor.fetchone()[0] == 0
+            cursor.execute("PRAGMA wal_autocheckpoint=1000")  # the test's connection: as it was
+    finally:
+        probe.stop()
+
+
+def test_a_hit_not_committed_in_time_gets_a_503_and_is_still_stored(site, monkeypatch):
+    slow = threading.Event()
+    real_write = ingest.write_batch
+
+    def write_after_the_answer(items):
+        slow.wait(10)  # the request has given up before this batch commits
+        real_write(items)
+
+    monkeypatch.setattr(ingest, "write_batch", write_after_the_answer)
+    writer = GroupCommitWriter()
+    monkeypatch.setattr(endpoint, "writer", writer)
+    monkeypatch.setattr(ingest, "WAIT_SECONDS", 0.2)
+    body = json.dumps({"k": "pv", "v": NEW, "u": f"{ORIGIN}/late", "c": 1})
+    response = Client().post(
+        "/t/collect",
+        body,
+        content_type="text/plain",
+        headers={"Origin": ORIGIN, "User-Agent": CHROME},
+    )
+    assert response.status_code == 503 and response.json() == {"error": "busy, retry"}
+    slow.set()  # the batch commits after all: the browser's retry may store it twice,
+    for _ in range(100):  # but nothing acknowledged is ever lost
+        if Touchpoint.objects.filter(path="/late").exists():
+            break
+        time.sleep(0.05)
+    assert Touchpoint.objects.filter(path="/late").count() == 1
+    writer.stop()

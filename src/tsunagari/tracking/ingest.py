@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -33,6 +33,12 @@ IDLE_CLOSE_SECONDS = 0.5
 CHECKPOINT_SECONDS = 1.0  # SQLite: how often the checkpointer moves the log into the database
 
 
+def _held_lock() -> Any:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 @dataclass
 class Pending:
     hit: Hit
@@ -40,8 +46,17 @@ class Pending:
     user_agent: str
     is_bot: bool
     ip: str = ""
-    done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
+    # Held until the writer has the outcome: a bare lock, released once, is the cheapest
+    # thing a request thread can sleep on (an Event builds a Condition and a lock per wait).
+    _done: Any = field(default_factory=_held_lock, repr=False)
+
+    def finish(self) -> None:
+        """Wake the request waiting for this hit (once, by the writer)."""
+        self._done.release()
+
+    def wait(self, timeout: float) -> bool:
+        return self._done.acquire(timeout=timeout)
 
 
 class IngestTimeout(RuntimeError):
@@ -202,10 +217,13 @@ class GroupCommitWriter:
     """
 
     def __init__(self) -> None:
-        self._queue: queue.Queue[Pending] = queue.Queue()
+        # C, no Condition; None asks the writer to stop
+        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._wrote = threading.Event()
+        self._stopping = threading.Event()
+        self.checkpoints = 0  # SQLite checkpoints done beside the writer
         self._checkpointer: threading.Thread | None = None
         self._configured: object = None  # the connection _prepare_connection has set up
 
@@ -217,14 +235,22 @@ class GroupCommitWriter:
                 )
                 self._thread.start()
 
-    def submit(self, pending: Pending, timeout: float = WAIT_SECONDS) -> None:
+    def submit(self, pending: Pending, timeout: float | None = None) -> None:
         """Block until the hit is committed; raises what the write raised, or IngestTimeout."""
         self._ensure_running()
         self._queue.put(pending)
-        if not pending.done.wait(timeout):
+        if not pending.wait(WAIT_SECONDS if timeout is None else timeout):
             raise IngestTimeout("the hit was not stored in time")
         if pending.error is not None:
             raise pending.error
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then end the writer (and checkpointer) threads."""
+        self._stopping.set()
+        self._queue.put(None)
+        for thread in (self._thread, self._checkpointer):
+            if thread is not None:
+                thread.join(timeout)
 
     def _run(self) -> None:
         while True:
@@ -233,12 +259,19 @@ class GroupCommitWriter:
             except queue.Empty:
                 connection.close()  # idle: give the database connection back
                 continue
+            if first is None:  # stop(): everything queued before it has been written
+                connection.close()
+                return
             batch = [first]
             while len(batch) < BATCH_LIMIT:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
+                if item is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(item)
             try:
                 _keep_connection_healthy()
                 self._prepare_connection()
@@ -250,7 +283,7 @@ class GroupCommitWriter:
                     p.error = exc
             finally:
                 for p in batch:
-                    p.done.set()
+                    p.finish()
 
     def _prepare_connection(self) -> None:
         """Set up the writer's connection once per connection.
@@ -284,18 +317,20 @@ class GroupCommitWriter:
                 self._checkpointer.start()
 
     def _checkpoint(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             if not self._wrote.wait(IDLE_CLOSE_SECONDS * 4):
                 connection.close()  # nothing written lately: give the connection back
                 continue
-            time.sleep(CHECKPOINT_SECONDS)
+            self._stopping.wait(CHECKPOINT_SECONDS)
             self._wrote.clear()
             try:
                 with connection.cursor() as cursor:
                     cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                self.checkpoints += 1
             except Exception:
                 log.exception("could not checkpoint the write-ahead log")
                 connection.close()
+        connection.close()
 
 
 writer = GroupCommitWriter()
