@@ -19,7 +19,6 @@ raw bulk insert of the same number of rows into the same table.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import multiprocessing
@@ -164,21 +163,38 @@ def _request(port: int, body: bytes) -> bytes:
     return head.encode() + body
 
 
-class _Connection:
-    """One keep-alive HTTP/1.1 connection of a load generator, on asyncio's protocol layer.
+class _Browser:
+    """One browser on one keep-alive HTTP/1.1 connection, an asyncio protocol.
 
-    A protocol (rather than streams and `wait_for`) keeps the client's own CPU per request
-    low: on a 2-core machine every microsecond it spends is taken from the server it measures.
+    Driven by callbacks rather than a coroutine and a timer per request: on a 2-core machine
+    the load generator shares the cores with the server it measures, and every microsecond it
+    spends per request is taken from the server. Closed loop (no schedule), the next page
+    view is written as soon as the last is answered; on a schedule, `_client`'s ticker writes
+    it when it is due.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, requests: list[bytes], record, closed_loop: bool) -> None:
+        self.requests = requests
+        self.record = record  # record(ok, seconds since the request was due)
+        self.closed_loop = closed_loop
         self.transport = None
+        self.connecting = False
         self.buffer = b""
-        self.waiting = None  # the future of the request in flight
+        self.sent = 0
+        self.in_flight = False
+        self.due = 0.0  # when the request in flight was due (its latency counts from there)
+        self.written = 0.0  # when it was written (for the timeout)
+
+    def send(self, due: float) -> None:
+        self.in_flight, self.due, self.written = True, due, time.perf_counter()
+        self.transport.write(self.requests[self.sent % len(self.requests)])
+        self.sent += 1
 
     # asyncio.Protocol's interface
     def connection_made(self, transport) -> None:
-        self.transport = transport
+        self.transport, self.connecting, self.buffer = transport, False, b""
+        if self.closed_loop:
+            self.send(time.perf_counter())
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -192,13 +208,18 @@ class _Connection:
             if len(self.buffer) < end + 4 + length:
                 return
             self.buffer = self.buffer[end + 4 + length :]
-            if self.waiting is not None and not self.waiting.done():
-                self.waiting.set_result(int(head.split(b" ", 2)[1]))
+            if self.in_flight:
+                self.in_flight = False
+                now = time.perf_counter()
+                self.record(200 <= int(head.split(b" ", 2)[1]) < 300, now - self.due)
+                if self.closed_loop and self.transport is not None:
+                    self.send(now)
 
     def connection_lost(self, exc) -> None:
         self.transport = None
-        if self.waiting is not None and not self.waiting.done():
-            self.waiting.set_exception(ConnectionError("server closed the connection"))
+        if self.in_flight:
+            self.in_flight = False
+            self.record(False, 0.0)
 
     def eof_received(self) -> bool:
         return False
@@ -209,44 +230,30 @@ class _Connection:
     def resume_writing(self) -> None:
         pass
 
-    async def send(self, request: bytes, timeout: float) -> int:
-        """Send one request and wait for its response; its status code."""
-        import asyncio
-
-        if self.transport is None:
-            raise ConnectionError("not connected")
-        self.waiting = asyncio.get_running_loop().create_future()
-        self.transport.write(request)
-        async with asyncio.timeout(timeout):
-            return await self.waiting
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-            self.transport = None
-
 
 def _client(port: int, stop, seed: int, results, ready, rate: float = 0.0) -> None:
     """One load-generator process: keep-alive connections, each one browser's page views.
 
-    asyncio on raw sockets, so the client spends little CPU per request: on a 2-core machine
-    the load generator shares the cores with the server it measures. With `rate` (requests
-    per second for this process) each browser sends on a fixed schedule and a request's
-    latency counts from when it was due, so a slow answer is not hidden by the requests it
-    delayed; without, each browser sends its next page view as soon as the last is answered.
+    With `rate` (requests per second for this process) each browser sends on a fixed schedule
+    and a request's latency counts from when it was due, so a slow answer is not hidden by
+    the requests it delayed; without, each browser sends its next page view as soon as the
+    last is answered.
     """
     import asyncio
 
     latencies: list[float] = []
     counts = {"acked": 0, "failed": 0}
     interval = CONNECTIONS_PER_CLIENT / rate if rate else 0.0
+    tick = 0.001 if interval else 0.05  # the schedule's resolution; timeouts and reconnects
 
-    async def connect() -> _Connection:
-        loop = asyncio.get_running_loop()
-        _, protocol = await loop.create_connection(_Connection, "127.0.0.1", port)
-        return protocol
+    def record(ok: bool, seconds: float) -> None:
+        if ok:
+            counts["acked"] += 1
+            latencies.append(seconds)
+        else:
+            counts["failed"] += 1
 
-    async def browser(index: int) -> None:
+    def browser(index: int) -> _Browser:
         uids = [secrets.token_hex(16) for _ in range(20)]
         # What this browser sends, request by request: 20 visitors, 40 product pages. Built
         # once: encoding a page view is the browser's work, not the load generator's.
@@ -267,51 +274,51 @@ def _client(port: int, stop, seed: int, results, ready, rate: float = 0.0) -> No
             )
             for i in range(40)
         ]
-        conn = None
-        sent = 0
-        due = time.perf_counter() + interval * index / CONNECTIONS_PER_CLIENT
-        if interval:
-            # Connections first, then the schedule: a site's visitors do not all connect in
-            # the same tenth of a second, so opening 128 at once is not what is measured.
-            with contextlib.suppress(OSError):  # the loop below retries
-                conn = await connect()
-            due += WARM_UP_SECONDS
-        while not stop.is_set():
-            if interval:
-                await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            request = requests[sent % len(requests)]
-            sent += 1
-            started = due if interval else time.perf_counter()
-            due += interval
-            try:
-                if conn is None or conn.transport is None:
-                    conn = await connect()
-                ok = 200 <= await conn.send(request, timeout=15) < 300
-            except (TimeoutError, OSError, ConnectionError, ValueError, IndexError):
-                ok = False
-                if conn is not None:
-                    conn.close()
-                conn = None
-                await asyncio.sleep(0.05)
-            if ok:
-                counts["acked"] += 1
-                latencies.append(time.perf_counter() - started)
-            else:
-                counts["failed"] += 1
-        if conn is not None:
-            conn.close()
+        return _Browser(requests, record, closed_loop=not interval)
 
     parent = os.getppid()
 
-    async def orphaned() -> None:
-        # A bench killed from outside (a test's timeout) cannot set `stop`: end with it.
-        while not stop.is_set():
-            if os.getppid() != parent:
-                stop.set()
-            await asyncio.sleep(0.5)
-
     async def main() -> None:
-        await asyncio.gather(orphaned(), *(browser(i) for i in range(CONNECTIONS_PER_CLIENT)))
+        loop = asyncio.get_running_loop()
+        browsers = [browser(i) for i in range(CONNECTIONS_PER_CLIENT)]
+
+        async def connect(b: _Browser) -> None:
+            b.connecting = True
+            try:
+                await loop.create_connection(lambda: b, "127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.05)  # the server is restarting: try again later
+                b.connecting = False
+
+        # Connections first, then the schedule: a site's visitors do not all connect in the
+        # same tenth of a second, so opening 128 at once is not what is measured.
+        await asyncio.gather(*(connect(b) for b in browsers))
+        start = time.perf_counter() + (WARM_UP_SECONDS if interval else 0.0)
+        due = [start + interval * i / len(browsers) for i in range(len(browsers))]
+        checked = start
+        reconnecting: set[asyncio.Task] = set()
+        while not stop.is_set():
+            now = time.perf_counter()
+            for i, b in enumerate(browsers):
+                if b.transport is None:
+                    if not b.connecting:
+                        task = loop.create_task(connect(b))
+                        reconnecting.add(task)
+                        task.add_done_callback(reconnecting.discard)
+                elif b.in_flight:
+                    if now - b.written > 15:  # no answer: count it failed, reconnect
+                        b.transport.close()
+                elif interval and due[i] <= now:
+                    b.send(due[i])
+                    due[i] += interval
+            if now - checked > 0.5:
+                checked = now
+                if os.getppid() != parent:  # a bench killed from outside cannot set `stop`
+                    break
+            await asyncio.sleep(tick)
+        for b in browsers:
+            if b.transport is not None:
+                b.transport.close()
 
     # Start together, once every load generator has started: a process still importing takes
     # a core from the server, which a schedule already running would count as its latency.
@@ -322,6 +329,54 @@ def _client(port: int, stop, seed: int, results, ready, rate: float = 0.0) -> No
         return  # nobody reads the results (and a large put would wait for a reader)
     seconds = time.perf_counter() - began - (WARM_UP_SECONDS if interval else 0.0)
     results.put({**counts, "latencies": latencies, "seconds": seconds})
+
+
+def _cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """CPU time (user + system) each process has used so far, from /proc (Linux)."""
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # gone meanwhile
+        used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
+def _cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two readings, over the processes alive at both (a connection
+    opened and closed meanwhile, like the site cache's every few seconds, is left out)."""
+    return sum(after[pid] - before[pid] for pid in after.keys() & before.keys())
+
+
+def _process_group(pgid: int) -> list[int]:
+    pids: list[int] = []
+    if not Path("/proc").is_dir():
+        return pids  # not Linux: no CPU figures
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _database_backends(config: dict) -> list[int]:
+    """The PostgreSQL server processes serving the bench database, when it runs here."""
+    if connection.vendor != "postgresql" or (config.get("HOST") or "127.0.0.1") not in {
+        "127.0.0.1",
+        "localhost",
+        "::1",
+    }:
+        return []
+    with _maintenance_connection(config) as admin:
+        rows = admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [config["NAME"]]
+        ).fetchall()
+    return [pid for (pid,) in rows]
 
 
 def _latency_rate() -> float:
@@ -447,7 +502,20 @@ def run(*, contacts: int = 0, fresh: bool = False, database: str = "") -> dict:
     rate = _latency_rate()
     log(f"latency at {rate:,.0f} requests/s for {duration / 2:.0f} s")
     running = start_clients(rate / CLIENT_PROCESSES)
-    time.sleep(duration / 2)
+    # Where the CPU goes while the rate is held: web server, database, load generator. Read
+    # once the schedule runs (the writers reconnect to the database when hits come again).
+    settle = min(WARM_UP_SECONDS + 0.5, duration / 4)
+    time.sleep(settle)
+    measured = {
+        "server": _process_group(server.pid),
+        "database": _database_backends(config),
+        "load_generator": [c.pid for c in running[0]] if Path("/proc").is_dir() else [],
+    }
+    cpu_before = {part: _cpu_seconds(pids) for part, pids in measured.items()}
+    time.sleep(duration / 2 - settle)
+    cpu_used = {
+        part: _cpu_used(cpu_before[part], _cpu_seconds(pids)) for part, pids in measured.items()
+    }
     paced = stop_clients(*running)
     # Each client's own running time: starting a process is not the server's time.
     paced_elapsed = statistics.fmean(o["seconds"] for o in paced)
@@ -489,6 +557,13 @@ def run(*, contacts: int = 0, fresh: bool = False, database: str = "") -> dict:
         "latency_rate_per_s": round(rate, 1),
         "latency_achieved_per_s": round(paced_acked / paced_elapsed, 1),
         "latency_failed_requests": paced_failed,
+        # CPU per answered request while the rate was held (Linux; the database's only when
+        # PostgreSQL runs on this machine): on a shared 2-core machine, where the time goes.
+        "cpu_us_per_request": {
+            part: round(seconds / max(paced_acked, 1) * 1e6, 1)
+            for part, seconds in cpu_used.items()
+            if measured[part]
+        },
         "saturated_p50_ms": saturated[0],
         "saturated_p99_ms": saturated[1],
         "acked": acked + paced_acked,

@@ -36,3 +36,8 @@ def test_the_ingest_benchmark_loses_no_acknowledged_hit_across_a_crash():
     assert figures["latency_rate_per_s"] > 0 and figures["latency_achieved_per_s"] > 0
     assert 0 < figures["p50_ms"] <= figures["p99_ms"]
     assert 0 < figures["saturated_p50_ms"] <= figures["saturated_p99_ms"]
+    # Where the CPU went while the rate was held (this machine is Linux).
+    cpu = figures["cpu_us_per_request"]
+    assert cpu["server"] > 0 and cpu["load_generator"] > 0
+    if figures["database"] == "postgresql":
+        assert cpu["database"] > 0
