@@ -84,6 +84,8 @@ def test_a_page_url_from_another_site_is_refused(site):
         json.dumps({"k": "pv", "v": "guessable", "u": ORIGIN + "/"}),
         json.dumps({"k": "leave", "u": ORIGIN + "/", "d": -5}),
         json.dumps({"k": "ev", "u": ORIGIN + "/", "n": "<script>"}),
+        json.dumps({"k": "pv", "u": ORIGIN + ":99999/"}),  # a port no URL can have
+        json.dumps({"k": "pv", "u": "https://[::1/"}),  # not a URL at all
         b"\xff\xfe",
     ],
 )
@@ -167,6 +169,13 @@ def test_the_pixel_records_a_page_view_from_a_registered_referer(site):
 
 def test_the_pixel_from_elsewhere_stores_nothing(site):
     Client().get("/t/p.gif", {"u": "https://x.test/"}, headers={"Referer": "https://x.test/"})
+    assert not Touchpoint.objects.exists()
+
+
+@pytest.mark.parametrize("referer", ["https://www.example.co.jp:99999/", "http://[::1/"])
+def test_a_malformed_referer_gets_the_image_not_an_error(site, referer):
+    response = Client().get("/t/p.gif", {"u": f"{ORIGIN}/"}, headers={"Referer": referer})
+    assert (response.status_code, response["Content-Type"]) == (200, "image/gif")
     assert not Touchpoint.objects.exists()
 
 

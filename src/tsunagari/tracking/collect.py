@@ -10,7 +10,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from django.utils import timezone
 
@@ -19,6 +19,7 @@ from tsunagari.tracking.vocabulary import Type
 MAX_BODY_BYTES = 8 * 1024
 _UID = re.compile(r"^[0-9a-f]{32}$")
 _EVENT_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,40}$")
+_SCREEN = re.compile(r"\d{1,5}x\d{1,5}")
 _BOT = re.compile(
     r"bot|crawl|spider|slurp|mediapartners|facebookexternalhit|embedly|quora link|"
     r"headlesschrome|phantomjs|lighthouse|pingdom|uptime|monitor|curl/|wget/|python-requests|"
@@ -72,12 +73,19 @@ def _text(data: dict, key: str, limit: int) -> str:
 
 
 def origin_of(url: str) -> str:
-    parts = urlsplit(url)
+    """scheme://host[:port] of an http(s) URL; "" for anything else, malformed ones included."""
+    try:
+        return _origin(urlsplit(url))
+    except ValueError:  # "http://[::1", a port beyond 65535…: no origin, never a 500
+        return ""
+
+
+def _origin(parts: SplitResult) -> str:
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         return ""
-    default = {"http": 80, "https": 443}[parts.scheme]
-    port = f":{parts.port}" if parts.port and parts.port != default else ""
-    return f"{parts.scheme}://{parts.hostname}{port}"
+    port = parts.port  # ValueError when out of range
+    default = 80 if parts.scheme == "http" else 443
+    return f"{parts.scheme}://{parts.hostname}{f':{port}' if port and port != default else ''}"
 
 
 def parse_hit(body: bytes, *, origin: str) -> Hit:
@@ -97,11 +105,17 @@ def parse_hit(body: bytes, *, origin: str) -> Hit:
     if uid is not None and (not isinstance(uid, str) or not _UID.match(uid)):
         raise CollectError("visitor id must be 32 hex characters")
     url = _text(data, "u", 2000)
-    if origin_of(url) != origin:
+    try:
+        parts = urlsplit(url)
+        on_site = _origin(parts) == origin
+    except ValueError:
+        on_site = False
+    if not on_site:
         raise CollectError("page URL is not on the sending site")
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    utm = {key: query[key][0][:100] for key in UTM_KEYS if query.get(key)}
+    utm = {}
+    if "utm_" in parts.query:
+        query = parse_qs(parts.query)
+        utm = {key: query[key][0][:100] for key in UTM_KEYS if query.get(key)}
     duration = data.get("d")
     if duration is not None:
         if not isinstance(duration, int) or isinstance(duration, bool) or duration < 0:
@@ -121,7 +135,7 @@ def parse_hit(body: bytes, *, origin: str) -> Hit:
                 raise CollectError("event properties must be short keys with plain values")
             props[str(key)] = value[:200] if isinstance(value, str) else value
     screen = data.get("s", "")
-    screen = screen if isinstance(screen, str) and re.fullmatch(r"\d{1,5}x\d{1,5}", screen) else ""
+    screen = screen if isinstance(screen, str) and _SCREEN.fullmatch(screen) else ""
     return Hit(
         kind=kind,
         visitor_uid=uid,
