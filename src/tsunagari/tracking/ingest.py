@@ -230,6 +230,7 @@ class GroupCommitWriter:
     def _ensure_running(self) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
+                self._stopping.clear()  # a stopped writer starts again when hits come
                 self._thread = threading.Thread(
                     target=self._run, name="tsunagari-ingest", daemon=True
                 )
@@ -247,6 +248,7 @@ class GroupCommitWriter:
     def stop(self, timeout: float = 10.0) -> None:
         """Write what is queued, then end the writer (and checkpointer) threads."""
         self._stopping.set()
+        self._wrote.set()  # the checkpointer: one last checkpoint, then end
         self._queue.put(None)
         for thread in (self._thread, self._checkpointer):
             if thread is not None:
