@@ -41,3 +41,17 @@ def test_the_narrowest_range_wins_and_changes_count_at_once(in_memory, monkeypat
     assert account_for_ip("not an address") is None
     nested.delete()
     assert account_for_ip("10.1.2.3") == group.pk
+
+
+def test_a_company_deleted_in_another_process_is_not_put_on_a_new_visitor(monkeypatch):
+    from tsunagari.tracking.sites import existing_account_for_ip
+
+    company = make_account()
+    _range(company, "203.0.113.0/24")
+    assert existing_account_for_ip("203.0.113.9") == company.pk
+    gone = company.pk
+    company.delete()
+    # Another web process still holds the ranges it loaded before the delete.
+    monkeypatch.setattr(range_cache, "account", lambda key: gone)
+    assert account_for_ip("203.0.113.9") == gone  # what the cache says
+    assert existing_account_for_ip("203.0.113.9") is None  # what a visitor may be saved with

@@ -25,7 +25,7 @@ from tsunagari.pages.submissions import SubmitContext
 from tsunagari.tracking.collect import is_bot
 from tsunagari.tracking.models import Touchpoint, Visitor
 from tsunagari.tracking.services import touchpoints_append
-from tsunagari.tracking.sites import account_for_ip
+from tsunagari.tracking.sites import existing_account_for_ip
 from tsunagari.tracking.vocabulary import Type
 
 VISITOR_COOKIE = "_tsg_vid"  # the tracking cookie pages and t.js use
@@ -81,7 +81,7 @@ def _record_view(request: HttpRequest, event: Event, uid: str) -> None:
                 "first_seen": now,
                 "last_seen": now,
                 "user_agent": user_agent[:300],
-                "account_id": account_for_ip(request.META.get("REMOTE_ADDR", "")),
+                "account_id": existing_account_for_ip(request.META.get("REMOTE_ADDR", "")),
             },
         )
         Visitor.objects.filter(pk=visitor.pk).update(last_seen=now)

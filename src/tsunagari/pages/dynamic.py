@@ -23,7 +23,7 @@ from tsunagari.segments.models import Membership
 from tsunagari.tracking.collect import is_bot
 from tsunagari.tracking.models import Touchpoint, Visitor
 from tsunagari.tracking.services import touchpoints_append_many
-from tsunagari.tracking.sites import account_for_ip
+from tsunagari.tracking.sites import existing_account_for_ip
 from tsunagari.tracking.vocabulary import Type
 
 DEFAULT_VARIANT = "default"
@@ -151,7 +151,7 @@ def profile_for(uid: str | None, *, ip: str = "", user_agent: str = "") -> Profi
                     first_seen=now,
                     last_seen=now,
                     user_agent=user_agent[:300],
-                    account_id=account_for_ip(ip),
+                    account_id=existing_account_for_ip(ip),
                 )
             ],
             ignore_conflicts=True,

@@ -49,7 +49,7 @@ from tsunagari.pages.submissions import (
 from tsunagari.tracking.collect import is_bot, origin_of
 from tsunagari.tracking.models import Touchpoint, Visitor
 from tsunagari.tracking.services import touchpoints_append
-from tsunagari.tracking.sites import account_for_ip, site_cache
+from tsunagari.tracking.sites import existing_account_for_ip, site_cache
 from tsunagari.tracking.vocabulary import Type
 
 EMBED_JS = (Path(__file__).parent / "static" / "pages" / "embed.js").read_bytes()
@@ -193,7 +193,7 @@ def _record_view(request: HttpRequest, page: LandingPage, variant: PageVariant, 
                 "first_seen": now,
                 "last_seen": now,
                 "user_agent": user_agent[:300],
-                "account_id": account_for_ip(_ip(request)),
+                "account_id": existing_account_for_ip(_ip(request)),
             },
         )
         Visitor.objects.filter(pk=visitor.pk).update(last_seen=now)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from tsunagari.crm.models import Account
 from tsunagari.tracking.models import IpRange, TrackedSite
 
 _TTL_SECONDS = 5.0
@@ -142,8 +143,22 @@ range_cache = _RangeCache()
 
 
 def account_for_ip(address: str) -> int | None:
-    """The account owning the narrowest imported range that contains the address."""
+    """The account owning the narrowest imported range that contains the address.
+
+    From ranges cached for seconds: the account may have been deleted meanwhile in another
+    process. A writer that stores it checks that it still exists (existing_account_for_ip, or
+    one query for a whole batch as the collect writer does).
+    """
     key = ip_key(address)
     if key is None:
         return None
     return range_cache.account(key)
+
+
+def existing_account_for_ip(address: str) -> int | None:
+    """account_for_ip, None if that account no longer exists (so a visitor saved with it
+    cannot fail its transaction on the foreign key: a form submission must not be lost)."""
+    account = account_for_ip(address)
+    if account is not None and not Account.objects.filter(pk=account).exists():
+        return None
+    return account
