@@ -8,7 +8,7 @@ import pytest
 
 from tests.crm.factories import make_account, make_contact
 from tsunagari.crm.models import Contact, LifecycleTransition
-from tsunagari.crm.services import contact_delete, contact_merge
+from tsunagari.crm.services import account_merge, contact_delete, contact_merge
 from tsunagari.deals import services
 from tsunagari.deals.models import Deal, DealStageChange
 from tsunagari.scoring.models import Handoff
@@ -212,6 +212,13 @@ def test_merging_contacts_moves_their_deals(account, contact):
     deal = _new(account, twin)
     contact_merge(keep=contact, drop=twin)
     assert Deal.objects.get(pk=deal.pk).primary_contact_id == contact.pk
+
+
+def test_merging_accounts_moves_their_deals(account, contact):
+    twin = make_account(name="山田製作所 (重複)")
+    deal = _new(twin)
+    account_merge(keep=account, drop=twin)
+    assert Deal.objects.get(pk=deal.pk).account_id == account.pk
 
 
 def test_a_contact_who_moved_company_does_not_block_the_deal_but_a_new_link_is_checked(

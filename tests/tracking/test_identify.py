@@ -136,6 +136,31 @@ def test_merging_contacts_keeps_every_touchpoint(site):
     assert Visitor.objects.get(uid=UID).contact == keep
 
 
+def test_merging_accounts_gives_one_timeline_with_visitors_and_ip_ranges(site):
+    from tsunagari.tracking.models import IpRange
+    from tsunagari.tracking.sites import account_for_ip, range_keys
+
+    keep, drop = make_account(name="山田製作所"), make_account(name="ヤマダ製作所")
+    start, end = range_keys("198.51.100.0/24")
+    IpRange.objects.create(account=drop, cidr="198.51.100.0/24", start=start, end=end)
+    assert account_for_ip("198.51.100.7") == drop.pk  # this process has loaded the ranges
+    Client().post(  # an anonymous visit from the company's network, counted on `drop`
+        "/t/collect",
+        json.dumps(page_view()),
+        content_type="text/plain",
+        headers={"Origin": ORIGIN, "User-Agent": "Mozilla/5.0 Chrome/126.0"},
+        REMOTE_ADDR="198.51.100.7",
+    )
+    assert Touchpoint.objects.get(type="page_view").account_id == drop.pk
+
+    crm_services.account_merge(keep=keep, drop=drop)
+
+    assert Touchpoint.objects.get(type="page_view").account_id == keep.pk
+    assert Visitor.objects.get(uid=UID).account_id == keep.pk
+    assert IpRange.objects.get().account_id == keep.pk
+    assert account_for_ip("198.51.100.7") == keep.pk  # not the retired account from memory
+
+
 def test_a_plain_html_form_returns_to_the_page_on_the_same_site(site):
     response = Client().post(
         "/t/form",

@@ -318,17 +318,28 @@ def contact_merge(*, keep: Contact, drop: Contact, actor: User | None = None) ->
     return keep
 
 
-# Apps above crm (tracking, scoring…) register how to move their rows to the kept contact.
+# Apps above crm (tracking, scoring…) register how to move their rows to the kept contact
+# or account.
 _merge_hooks: list = []
+_account_merge_hooks: list = []
 
 
 def register_contact_merge_hook(hook) -> None:
     _merge_hooks.append(hook)
 
 
+def register_account_merge_hook(hook) -> None:
+    """hook(keep, drop) runs inside account_merge's transaction, before `drop` retires."""
+    _account_merge_hooks.append(hook)
+
+
 @transaction.atomic
 def account_merge(*, keep: Account, drop: Account, actor: User | None = None) -> Account:
-    """Fold `drop` into `keep`: contacts and domains move, empty fields fill, `drop` retires."""
+    """Fold `drop` into `keep`: contacts and domains move, empty fields fill, `drop` retires.
+
+    Rows of other apps that name `drop` (its timeline, visitors, IP ranges, deals) move with
+    the hooks those apps register.
+    """
     if keep.pk == drop.pk:
         raise CrmError("An account cannot be merged with itself.")
     keep = Account.objects.select_for_update().get(pk=keep.pk, deleted_at__isnull=True)
@@ -356,6 +367,8 @@ def account_merge(*, keep: Account, drop: Account, actor: User | None = None) ->
         keep.abm_tier = drop.abm_tier
     keep.custom = {**drop.custom, **{k: v for k, v in keep.custom.items() if v not in (None, "")}}
     Contact.objects.filter(account=drop).update(account=keep)
+    for relation in _account_merge_hooks:
+        relation(keep, drop)
     domains = set(drop.domains.values_list("domain", flat=True)) | set(
         keep.domains.values_list("domain", flat=True)
     )

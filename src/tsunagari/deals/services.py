@@ -351,3 +351,8 @@ def deal_update(
 def move_deals_on_merge(keep: Contact, drop: Contact) -> None:
     """The dropped contact's deals name the kept contact (a crm merge hook)."""
     Deal.objects.filter(primary_contact=drop).update(primary_contact=keep)
+
+
+def move_account_deals_on_merge(keep: Account, drop: Account) -> None:
+    """The retired account's deals belong to the kept one (a crm account-merge hook)."""
+    Deal.objects.filter(account=drop).update(account=keep)

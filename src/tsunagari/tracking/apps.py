@@ -11,15 +11,20 @@ class TrackingConfig(AppConfig):
 
         from tsunagari.crm.imports import register_after_batch, register_touch_kinds
         from tsunagari.crm.panels import Panel, register_account_panel, register_contact_panel
-        from tsunagari.crm.services import register_contact_merge_hook
+        from tsunagari.crm.services import register_account_merge_hook, register_contact_merge_hook
         from tsunagari.tracking.consumers import run_consumers
         from tsunagari.tracking.models import IpRange
-        from tsunagari.tracking.services import move_touchpoints_on_merge, touches_for_import
+        from tsunagari.tracking.services import (
+            move_account_touchpoints_on_merge,
+            move_touchpoints_on_merge,
+            touches_for_import,
+        )
         from tsunagari.tracking.sites import range_cache
         from tsunagari.tracking.vocabulary import OFFLINE_TYPES, Type
         from tsunagari.work.registry import register
 
         register_contact_merge_hook(move_touchpoints_on_merge)
+        register_account_merge_hook(move_account_touchpoints_on_merge)
         # An import can record an offline touch for every row (the trade show of the cards).
         kinds = (*OFFLINE_TYPES, Type.SEMINAR_REGISTERED)
         register_touch_kinds([(kind.value, kind.label) for kind in kinds])

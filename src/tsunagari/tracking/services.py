@@ -14,8 +14,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from tsunagari.core.models import User
-from tsunagari.crm.models import Contact, ImportJob
-from tsunagari.tracking.models import CustomTouchpointType, Touchpoint, Visitor
+from tsunagari.crm.models import Account, Contact, ImportJob
+from tsunagari.tracking.models import CustomTouchpointType, IpRange, Touchpoint, Visitor
 from tsunagari.tracking.vocabulary import NOT_ACTIVITY_TYPES, TYPE_CHANNEL, Type
 
 # Any constant shared by every writer of the stream: the PostgreSQL advisory lock taken
@@ -304,6 +304,18 @@ def move_touchpoints_on_merge(keep: Contact, drop: Contact) -> None:
     """crm merge hook: the duplicate's touchpoints and visitors now belong to the kept contact."""
     Touchpoint.objects.filter(contact=drop).update(contact=keep)
     Visitor.objects.filter(contact=drop).update(contact=keep)
+
+
+def move_account_touchpoints_on_merge(keep: Account, drop: Account) -> None:
+    """crm account-merge hook: one timeline for the kept account, its visitors and IP ranges."""
+    from tsunagari.tracking.sites import range_cache
+
+    Touchpoint.objects.filter(account=drop).update(account=keep)
+    Visitor.objects.filter(account=drop).update(account=keep)
+    if IpRange.objects.filter(account=drop).update(account=keep):
+        # An update sends no post_save: forget this process's ranges (others reload in
+        # seconds, and until then name the retired account, which still exists).
+        range_cache.clear()
 
 
 @transaction.atomic
