@@ -1,6 +1,6 @@
 import pytest
 
-from tsunagari.tracking.endpoint import limiter
+from tsunagari.tracking.endpoint import limiter, writer
 from tsunagari.tracking.models import TrackedSite
 from tsunagari.tracking.sites import site_cache
 
@@ -13,6 +13,14 @@ def _fresh_limits():
     limiter.reset()
     yield
     limiter.reset()
+
+
+@pytest.fixture(autouse=True)
+def _writer_stopped_after_each_test():
+    """The collect writer's threads end with the test that started them, closing their
+    connections while the test may still use the database (it starts again on the next hit)."""
+    yield
+    writer.stop()
 
 
 @pytest.fixture

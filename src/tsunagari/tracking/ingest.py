@@ -220,7 +220,8 @@ class GroupCommitWriter:
         # C, no Condition; None asks the writer to stop
         self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # starting and stopping the writer thread
+        self._checkpointer_lock = threading.Lock()
         self._wrote = threading.Event()
         self._stopping = threading.Event()
         self.checkpoints = 0  # SQLite checkpoints done beside the writer
@@ -246,13 +247,18 @@ class GroupCommitWriter:
             raise pending.error
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Write what is queued, then end the writer (and checkpointer) threads."""
-        self._stopping.set()
-        self._wrote.set()  # the checkpointer: one last checkpoint, then end
-        self._queue.put(None)
-        for thread in (self._thread, self._checkpointer):
-            if thread is not None:
-                thread.join(timeout)
+        """Write what is queued, then end the writer (and checkpointer) threads.
+
+        A hit submitted meanwhile waits for the threads to end and starts a new writer.
+        """
+        with self._lock:
+            self._stopping.set()
+            self._wrote.set()  # the checkpointer: one last checkpoint, then end
+            if self._thread is not None and self._thread.is_alive():
+                self._queue.put(None)
+                self._thread.join(timeout)
+            if self._checkpointer is not None:
+                self._checkpointer.join(timeout)
 
     def _run(self) -> None:
         while True:
@@ -311,7 +317,7 @@ class GroupCommitWriter:
 
     def _checkpoint_beside(self) -> None:
         """Keep the SQLite checkpointer thread running beside the writer."""
-        with self._lock:
+        with self._checkpointer_lock:  # not self._lock: stop() holds it while joining us
             if self._checkpointer is None or not self._checkpointer.is_alive():
                 self._checkpointer = threading.Thread(
                     target=self._checkpoint, name="tsunagari-checkpoint", daemon=True
