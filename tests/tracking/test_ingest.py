@@ -181,3 +181,14 @@ def test_a_hit_not_committed_in_time_gets_a_503_and_is_still_stored(site, monkey
         time.sleep(0.05)
     assert Touchpoint.objects.filter(path="/late").count() == 1
     writer.stop()
+
+
+def test_a_page_view_moves_a_visitor_row_that_no_index_has_to_follow():
+    # Every page view updates its visitor's last_seen: in no index, and with free space in
+    # each PostgreSQL page, that update stays in place (HOT) instead of touching every index.
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "tracking_visitor")
+        assert not [c for c in constraints.values() if "last_seen" in (c["columns"] or [])]
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'tracking_visitor'")
+            assert "fillfactor=70" in cursor.fetchone()[0]
