@@ -173,21 +173,12 @@ def handoff_reject(
         raise HandoffError(_("Only the assigned rep or an administrator can handle this lead."))
     now = timezone.now()
     contact = Contact.objects.get(pk=handoff.contact_id)
-    before = contact.lifecycle_stage
     label = Handoff.Reason(reason).label
-    contact_set_lifecycle(
-        contact=contact,
-        to_stage=LifecycleStage.NURTURE,
+    _back_to_nurture(
+        contact,
         actor=actor,
         rule="scoring:rejected",
         reason=f"{label}: {note}"[:500] if note else str(label),
-    )
-    stage_change_touch(
-        contact=contact,
-        before=before,
-        after=LifecycleStage.NURTURE,
-        source="scoring:handoff",
-        actor=actor,
         note=note,
     )
     if reset_score is None:
@@ -208,13 +199,21 @@ def handoff_reject(
 @transaction.atomic
 def contact_recycle(*, contact: Contact, reason: str, actor: User | None = None) -> bool:
     """Back to nurture (a deal lost, a contact gone cold); closes an open hand-off. Changed?"""
+    if not _back_to_nurture(contact, actor=actor, rule="scoring:recycle", reason=reason):
+        return False
+    Handoff.objects.filter(contact=contact, status=Handoff.Status.OPEN).update(
+        status=Handoff.Status.RECYCLED, note=reason[:500], resolved_by=actor
+    )
+    return True
+
+
+def _back_to_nurture(
+    contact: Contact, *, actor: User | None, rule: str, reason: str, note: str | None = None
+) -> bool:
+    """Move the contact to nurture with its timeline touch; False when it was there already."""
     before = contact.lifecycle_stage
     transition = contact_set_lifecycle(
-        contact=contact,
-        to_stage=LifecycleStage.NURTURE,
-        actor=actor,
-        rule="scoring:recycle",
-        reason=reason,
+        contact=contact, to_stage=LifecycleStage.NURTURE, actor=actor, rule=rule, reason=reason
     )
     if transition is None:
         return False
@@ -224,10 +223,7 @@ def contact_recycle(*, contact: Contact, reason: str, actor: User | None = None)
         after=LifecycleStage.NURTURE,
         source="scoring:handoff",
         actor=actor,
-        note=reason,
-    )
-    Handoff.objects.filter(contact=contact, status=Handoff.Status.OPEN).update(
-        status=Handoff.Status.RECYCLED, note=reason[:500], resolved_by=actor
+        note=reason if note is None else note,
     )
     return True
 
