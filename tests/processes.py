@@ -6,9 +6,13 @@ same SQLite file or PostgreSQL database sees them.
 
 from __future__ import annotations
 
+import http.client
 import os
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,3 +75,52 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_collector(port: int, **env: str) -> subprocess.Popen:
+    """`tsunagari collect` on this test's database, once it answers /healthz."""
+    # Its output goes to a file, not a pipe nobody reads while it runs.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tsunagari.cli", "collect", "--port", str(port)],
+            env={
+                **os.environ,
+                "DATABASE_URL": database_url(),
+                "TSUNAGARI_DATA_DIR": str(settings.DATA_DIR),
+                "LOG_LEVEL": "WARNING",
+                **env,
+            },
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # its own process group: its workers stop with it
+        )
+
+        def up() -> bool:
+            if process.poll() is not None:
+                log.seek(0)
+                raise AssertionError(f"tsunagari collect exited: {log.read().decode()[-2000:]}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/healthz")
+                return conn.getresponse().status == 200
+            except OSError:
+                return False
+
+        wait_until(up, 90, "tsunagari collect to answer")
+    return process
+
+
+def stop_collector(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

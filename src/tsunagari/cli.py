@@ -1,4 +1,4 @@
-"""The `tsunagari` command: serve, worker, demo, createadmin, bench, and `manage` (Django's)."""
+"""The `tsunagari` command: serve, collect, worker, demo, createadmin, bench, and `manage`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 
 COMMANDS = {
     "serve": "migrate, create the first admin if none, and serve the web app with a worker",
+    "collect": "serve only the tracking collect endpoint, for high page-view rates",
     "worker": "run due work (imports, sending, journeys) until stopped",
     "demo": "load a realistic Japanese B2B demo data set",
     "createadmin": "create an administrator account",

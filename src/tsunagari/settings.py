@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import zoneinfo
 from pathlib import Path
 
@@ -157,6 +158,16 @@ MEDIA_ROOT = UPLOAD_DIR
 # Collect endpoint: hits per second one IP address may send (offices share one address).
 TSUNAGARI_COLLECT_RATE = env_int("TSUNAGARI_COLLECT_RATE", 50)
 TSUNAGARI_COLLECT_BURST = env_int("TSUNAGARI_COLLECT_BURST", 200)
+# Where the snippet sends page views when a `tsunagari collect` server takes them: its public
+# URL, e.g. https://collect.example.co.jp (docs/scaling.md). Empty: this web app's /t/collect.
+TSUNAGARI_COLLECT_URL = env_str("TSUNAGARI_COLLECT_URL", "").rstrip("/")
+if TSUNAGARI_COLLECT_URL and not re.fullmatch(
+    r"https?://[^/?#\s\"'<>]+(/[^?#\s\"'<>]*)?", TSUNAGARI_COLLECT_URL
+):
+    raise ConfigError(
+        f"TSUNAGARI_COLLECT_URL={TSUNAGARI_COLLECT_URL!r} is not an http(s) URL "
+        "(for example https://collect.example.co.jp)"
+    )
 
 # Largest CSV an import accepts; the request body limit follows it.
 # API calls per second per token, and bursts (docs/api.md).

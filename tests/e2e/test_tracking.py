@@ -8,13 +8,16 @@ anonymous history attached.
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Page
 
+from tests.processes import free_port, start_collector, stop_collector
 from tsunagari.crm.models import Contact
 from tsunagari.tracking.models import Touchpoint, TrackedSite
 from tsunagari.tracking.sites import site_cache
@@ -23,7 +26,7 @@ pytestmark = pytest.mark.e2e
 
 PAGE = """<!doctype html><html lang="ja"><head><meta charset="utf-8">
 <title>{title}</title>
-<script async src="{app}/t.js" data-consent="always"></script></head>
+<script async src="{app}/t.js" data-consent="always"{collect}></script></head>
 <body><h1>{title}</h1>
 <a id="next" href="/pricing">料金</a>
 <form id="lead" method="post" action="{app}/t/form">
@@ -44,7 +47,10 @@ def customer_site(app_server):
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             title = "料金プラン" if self.path.startswith("/pricing") else "製品トップ"
-            body = PAGE.format(title=title, app=app_server, site=origin).encode()
+            # ?collector=URL: the snippet sends its hits to a collect server there.
+            collector = parse_qs(urlsplit(self.path).query).get("collector", [""])[0]
+            collect = f' data-collect="{html.escape(collector)}"' if collector else ""
+            body = PAGE.format(title=title, app=app_server, site=origin, collect=collect).encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -129,6 +135,29 @@ def test_the_snippet_records_visits_and_a_form_turns_them_into_a_contact(
     types = set(contact.touchpoints.values_list("type", flat=True))
     assert {"page_view", "form_submitted", "identified"} <= types
     assert contact.email_consent == "opt_in"
+
+
+def test_the_snippet_sends_to_a_collect_server_when_told_to(visitor: Page, customer_site: str):
+    # `tsunagari collect` on its own port, as a busy site deploys it (docs/scaling.md): page
+    # views and time on page go there; the web app's own /t/collect takes nothing.
+    port = free_port()
+    collector = start_collector(port)
+    sent_to: list[str] = []
+    try:
+        page = visitor
+        page.on("request", lambda request: sent_to.append(request.url))
+        page.goto(f"{customer_site}/?collector=http://127.0.0.1:{port}")
+        wait_for(lambda: Touchpoint.objects.filter(type="page_view").count() == 1)
+        page.wait_for_timeout(300)
+        page.evaluate("window.dispatchEvent(new Event('pagehide'))")
+        wait_for(lambda: Touchpoint.objects.filter(type="page_leave").exists())
+    finally:
+        stop_collector(collector)
+    hits = [url for url in sent_to if url.endswith("/t/collect")]
+    assert hits and all(url == f"http://127.0.0.1:{port}/t/collect" for url in hits)
+    view = Touchpoint.objects.get(type="page_view")
+    assert view.path == "/" and view.title == "製品トップ" and view.visitor is not None
+    assert Touchpoint.objects.get(type="page_leave").duration_ms >= 300
 
 
 def test_an_unregistered_site_records_nothing(visitor: Page, customer_site: str):

@@ -12,8 +12,6 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
-from django.utils import timezone
-
 from tsunagari.tracking.vocabulary import Type
 
 MAX_BODY_BYTES = 8 * 1024
@@ -144,7 +142,7 @@ def parse_hit(body: bytes, *, origin: str) -> Hit:
         title=_text(data, "t", 300),
         referrer=_text(data, "r", 2000),
         utm=utm,
-        occurred_at=timezone.now(),
+        occurred_at=dt.datetime.now(dt.UTC),  # timezone.now() without its settings lookup
         duration_ms=duration,
         event_name=name,
         properties=props,

@@ -8,6 +8,7 @@ is one implementation; the fast path only saves Django's middleware on every pag
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -59,8 +60,20 @@ def checked_site(origin: str, ip: str) -> tuple[SiteRules | None, Reply | None]:
     return site, None
 
 
-def store_hit(site: SiteRules, hit: Hit, *, user_agent: str, dnt: bool, ip: str) -> Reply | None:
-    """Hand the hit to the group-commit writer; None when stored (or rightly dropped)."""
+def admitted(
+    site: SiteRules,
+    hit: Hit,
+    *,
+    user_agent: str,
+    dnt: bool,
+    ip: str,
+    make: Callable[..., Pending] = Pending,
+) -> Pending | None:
+    """The hit as the writer's next item; None when the site's rules drop it.
+
+    Dropped: bots (unless the site records them), Do-Not-Track where honoured, and before
+    consent everything (opt-in); cookieless sites keep the visit without its visitor id.
+    """
     bot = is_bot(user_agent)
     if bot and not site.record_bots:
         return None
@@ -70,7 +83,14 @@ def store_hit(site: SiteRules, hit: Hit, *, user_agent: str, dnt: bool, ip: str)
         if site.consent_mode == "opt_in":
             return None  # nothing at all until consent
         hit.visitor_uid = None  # cookieless: the visit counts, the browser is not followed
-    pending = Pending(hit=hit, source=site.origin, user_agent=user_agent, is_bot=bot, ip=ip)
+    return make(hit=hit, source=site.origin, user_agent=user_agent, is_bot=bot, ip=ip)
+
+
+def store_hit(site: SiteRules, hit: Hit, *, user_agent: str, dnt: bool, ip: str) -> Reply | None:
+    """Hand the hit to the group-commit writer and wait; None when stored (or rightly dropped)."""
+    pending = admitted(site, hit, user_agent=user_agent, dnt=dnt, ip=ip)
+    if pending is None:
+        return None
     try:
         writer.submit(pending)
     except IngestTimeout:
@@ -78,10 +98,21 @@ def store_hit(site: SiteRules, hit: Hit, *, user_agent: str, dnt: bool, ip: str)
     return None
 
 
-def collect_reply(
-    *, method: str, origin: str, body: bytes, user_agent: str, dnt: bool, ip: str
-) -> Reply:
-    """One page view, leave or event from the snippet; 204 once it is durably stored."""
+def collect_decision(
+    *,
+    method: str,
+    origin: str,
+    body: bytes,
+    user_agent: str,
+    dnt: bool,
+    ip: str,
+    make: Callable[..., Pending] = Pending,
+) -> Reply | Pending:
+    """Everything about one request short of storing it: the answer, or the hit to store.
+
+    A Pending is answered 204 once the writer has committed it (`collect_reply` waits in a
+    thread, the collector server awaits it on its event loop).
+    """
     if method == "OPTIONS":
         if site_cache.get(origin) is None:
             return error(403, "origin not registered")
@@ -95,8 +126,36 @@ def collect_reply(
         hit = parse_hit(body, origin=site.origin)
     except CollectError as exc:
         return error(400, str(exc), origin)
-    failed = store_hit(site, hit, user_agent=user_agent, dnt=dnt, ip=ip)
-    return failed or Reply(204, cors_origin=origin)
+    pending = admitted(site, hit, user_agent=user_agent, dnt=dnt, ip=ip, make=make)
+    return Reply(204, cors_origin=origin) if pending is None else pending
+
+
+def collect_reply(
+    *, method: str, origin: str, body: bytes, user_agent: str, dnt: bool, ip: str
+) -> Reply:
+    """One page view, leave or event from the snippet; 204 once it is durably stored."""
+    decided = collect_decision(
+        method=method, origin=origin, body=body, user_agent=user_agent, dnt=dnt, ip=ip
+    )
+    if isinstance(decided, Reply):
+        return decided
+    try:
+        writer.submit(decided)
+    except IngestTimeout:
+        return error(503, "busy, retry", origin)
+    return Reply(204, cors_origin=origin)
+
+
+REASONS = {
+    204: "No Content",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 class CollectFastPath:
@@ -126,13 +185,5 @@ class CollectFastPath:
                 dnt=environ.get("HTTP_DNT") == "1",
                 ip=environ.get("REMOTE_ADDR", ""),
             )
-        reason = {
-            204: "No Content",
-            400: "Bad Request",
-            403: "Forbidden",
-            405: "Method Not Allowed",
-            429: "Too Many Requests",
-            503: "Service Unavailable",
-        }.get(reply.status, "OK")
-        start_response(f"{reply.status} {reason}", reply.headers())
+        start_response(f"{reply.status} {REASONS.get(reply.status, 'OK')}", reply.headers())
         return [reply.body]

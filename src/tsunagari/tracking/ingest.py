@@ -237,10 +237,15 @@ class GroupCommitWriter:
                 )
                 self._thread.start()
 
-    def submit(self, pending: Pending, timeout: float | None = None) -> None:
-        """Block until the hit is committed; raises what the write raised, or IngestTimeout."""
+    def enqueue(self, pending: Pending) -> None:
+        """Queue the hit and return: `pending.finish()` runs once its batch is committed or
+        has failed (`pending.error`)."""
         self._ensure_running()
         self._queue.put(pending)
+
+    def submit(self, pending: Pending, timeout: float | None = None) -> None:
+        """Block until the hit is committed; raises what the write raised, or IngestTimeout."""
+        self.enqueue(pending)
         if not pending.wait(WAIT_SECONDS if timeout is None else timeout):
             raise IngestTimeout("the hit was not stored in time")
         if pending.error is not None:

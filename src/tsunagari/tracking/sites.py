@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from django.db import connection
 
 from tsunagari.crm.models import Account
 from tsunagari.tracking.models import IpRange, TrackedSite
+
+log = logging.getLogger(__name__)
 
 _TTL_SECONDS = 5.0
 
@@ -32,11 +35,16 @@ class _SiteCache:
         self._loaded_at = 0.0
         self._lock = threading.Lock()
         self._reloading = threading.Lock()
+        self._refresher: threading.Thread | None = None
 
     def get(self, origin: str) -> SiteRules | None:
         # One thread reloads; the others go on with the sites they have — except before the
-        # first load, when there is nothing to go on with.
-        if self._stale() and self._reloading.acquire(blocking=not self._loaded_at):
+        # first load, when there is nothing to go on with. With a refresher thread, never here.
+        if (
+            self._refresher is None
+            and self._stale()
+            and self._reloading.acquire(blocking=not self._loaded_at)
+        ):
             try:
                 if self._stale():
                     self.reload()
@@ -44,17 +52,42 @@ class _SiteCache:
                 self._reloading.release()
         return self._sites.get(origin)
 
+    @property
+    def loaded(self) -> bool:
+        return self._loaded_at > 0
+
+    def keep_fresh(self) -> None:
+        """Reload from a thread of its own from now on, never in `get`.
+
+        For an event loop (the collect server), which must not wait on the database.
+        """
+        with self._reloading:
+            if self._refresher is None:
+                self._refresher = threading.Thread(
+                    target=self._refresh_forever, name="tsunagari-sites", daemon=True
+                )
+                self._refresher.start()
+
+    def _refresh_forever(self) -> None:
+        while True:
+            try:
+                self.reload(keep_connection=True)  # this thread's own, used every few seconds
+            except Exception:  # the database away for a moment: keep the sites we have
+                log.exception("could not reload the tracked sites")
+                connection.close()
+            time.sleep(_TTL_SECONDS / 2)
+
     def _stale(self) -> bool:
         return time.monotonic() - self._loaded_at > _TTL_SECONDS
 
-    def reload(self) -> None:
+    def reload(self, *, keep_connection: bool = False) -> None:
         sites = {
             s.origin: SiteRules(
                 s.pk, s.origin, s.consent_mode, s.honour_dnt, s.record_bots, s.identify_secret
             )
             for s in TrackedSite.objects.filter(is_active=True)
         }
-        if not connection.in_atomic_block:
+        if not keep_connection and not connection.in_atomic_block:
             # The collect fast path runs outside Django's request cycle, which would close a
             # request thread's connection: without this, each of the server's threads would
             # keep one open (and PostgreSQL refuses clients beyond max_connections).

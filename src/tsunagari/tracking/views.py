@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -29,6 +30,7 @@ def site_list(request: HttpRequest) -> HttpResponse:
             "ranges": IpRange.objects.select_related("account").order_by("cidr")[:200],
             "types": CustomTouchpointType.objects.order_by("label"),
             "snippet_base": request.build_absolute_uri("/").rstrip("/"),
+            "collect_base": settings.TSUNAGARI_COLLECT_URL,
             "can_configure": request.user.can(Capability.CRM_CONFIGURE),
         },
     )

@@ -1,5 +1,6 @@
 /* Tsunagari website snippet: page views, time on page, events, consent, identify. No dependencies.
    <script async src="https://YOUR-TSUNAGARI/t.js" data-consent="always"></script>
+   data-collect="https://COLLECTOR" sends hits to a `tsunagari collect` server instead.
    window.tsunagari('track', 'name', {k: 'v'}); tsunagari('consent', true); tsunagari('identify', {e, ts, sig}) */
 (function (w, d, n) {
   "use strict";
@@ -7,6 +8,7 @@
   if (!me || w.__tsunagari) return;
   w.__tsunagari = 1;
   var base = me.src.replace(/\/t\.js(\?.*)?$/, "");
+  var collector = (me.getAttribute("data-collect") || base).replace(/\/+$/, "");
   var mode = me.getAttribute("data-consent") || "always";
   var dnt = me.getAttribute("data-dnt") !== "ignore" && (n.doNotTrack === "1" || w.doNotTrack === "1");
   var KEY = "_tsg_vid", OK = "_tsg_ok", secure = location.protocol === "https:" ? ";Secure" : "";
@@ -30,9 +32,9 @@
     if (!/^[0-9a-f]{32}$/.test(v || "")) { v = newId(); set(KEY, v); }
     return v;
   }
-  function send(path, data, beacon) {
+  function send(url, data, beacon) {
     if (dnt || (mode === "opt_in" && !consented())) return;
-    var body = JSON.stringify(data), url = base + path;
+    var body = JSON.stringify(data);
     if (beacon && n.sendBeacon && n.sendBeacon(url, new Blob([body], { type: "text/plain" }))) return;
     try {
       w.fetch(url, { method: "POST", body: body, keepalive: true, mode: "cors", credentials: "omit",
@@ -43,7 +45,7 @@
     var data = { k: kind, v: vid(), u: location.href, t: d.title, r: d.referrer,
       s: screen.width + "x" + screen.height, c: consented() ? 1 : 0 };
     for (var key in extra) data[key] = extra[key];
-    send("/t/collect", data, kind === "leave");
+    send(collector + "/t/collect", data, kind === "leave");
   }
   var shown = Date.now(), visible = 0, left = false;
   function leave() {
@@ -68,7 +70,7 @@
       fillForms();
     },
     identify: function (p) {
-      if (p && consented()) send("/t/identify", { v: vid(), e: p.email, ts: p.ts, sig: p.sig });
+      if (p && consented()) send(base + "/t/identify", { v: vid(), e: p.email, ts: p.ts, sig: p.sig });
     }
   };
   function call(args) {
