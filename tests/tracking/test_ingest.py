@@ -192,3 +192,36 @@ def test_a_page_view_moves_a_visitor_row_that_no_index_has_to_follow():
         if connection.vendor == "postgresql":
             cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'tracking_visitor'")
             assert "fillfactor=70" in cursor.fetchone()[0]
+
+
+def test_two_writers_creating_the_same_new_visitors_at_once_make_one_each():
+    # Two processes' writers (here two threads, each on its own connection) meet the same new
+    # browsers, in opposite orders: one creates each visitor, the other finds it, neither
+    # waits on the other for ever, and every hit is kept.
+    uids = [f"{i:032x}" for i in range(200)]
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def write(order: list[str], path: str) -> None:
+        start.wait()
+        try:
+            for i in range(0, len(order), 40):
+                write_batch([pending(uid, path) for uid in order[i : i + 40]])
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=write, args=(uids, "/one")),
+        threading.Thread(target=write, args=(uids[::-1], "/two")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert Visitor.objects.count() == len(uids)
+    assert not Touchpoint.objects.filter(visitor__isnull=True).exists()
+    for path in ("/one", "/two"):
+        assert Touchpoint.objects.filter(path=path).values("visitor").distinct().count() == 200

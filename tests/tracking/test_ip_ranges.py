@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from tests.crm.factories import make_account
 from tsunagari.tracking.models import IpRange
-from tsunagari.tracking.sites import account_for_ip, range_cache, range_keys
+from tsunagari.tracking.sites import account_for_ip, ip_key, range_cache, range_keys
 
 pytestmark = pytest.mark.django_db
 
@@ -55,3 +57,18 @@ def test_a_company_deleted_in_another_process_is_not_put_on_a_new_visitor(monkey
     monkeypatch.setattr(range_cache, "account", lambda key: gone)
     assert account_for_ip("203.0.113.9") == gone  # what the cache says
     assert existing_account_for_ip("203.0.113.9") is None  # what a visitor may be saved with
+
+
+def test_address_keys_sort_like_the_addresses_and_refuse_what_is_not_one():
+    # IPv4 sits in IPv6 space at ::ffff:0:0/96, so one sorted column holds both.
+    lowest = "0.0.0.0"  # noqa: S104  (an address to sort, not one to listen on)
+    ordered = [lowest, "1.2.3.4", "1.2.3.5", "255.255.255.255", "2001:db8::1", "ffff::"]
+    keys = [ip_key(address) for address in ordered]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    assert ip_key("1.2.3.4") == ip_key("::ffff:1.2.3.4")
+    assert int(ip_key("1.2.3.4")) == int(ipaddress.ip_address("::ffff:1.2.3.4"))
+    assert int(ip_key("2001:db8::1")) == int(ipaddress.ip_address("2001:db8::1"))
+    assert ip_key("fe80::1%eth0") == ip_key("fe80::1")  # a zone names the same address
+    for bad in ["", "1.2.3", "1.2.3.256", "01.2.3.4", "abc", "2001:db8::1::2", " 1.2.3.4"]:
+        assert ip_key(bad) is None, bad
+    assert range_keys("1.2.3.0/24") == (ip_key("1.2.3.0"), ip_key("1.2.3.255"))

@@ -130,6 +130,9 @@ def _upsert_visitors(
             if uid and uid not in known and uid not in new:
                 new[uid] = p
         if new:
+            # In uid order: two processes' writers creating the same visitors lock their rows
+            # in the same order, so neither can wait on the other for ever.
+            new = dict(sorted(new.items()))
             # A company known by its IP range counts the anonymous visit on its account. The
             # ranges are cached for seconds: keep only accounts that still exist, so a company
             # deleted meanwhile cannot fail the batch.
@@ -145,15 +148,17 @@ def _upsert_visitors(
                 [p.is_bot for p in new.values()],
                 [accounts[uid] if accounts[uid] in existing else None for uid in new],
             ]
-            # A visitor created by another writer meanwhile is kept (DO NOTHING) and read below.
+            # A visitor created by another writer meanwhile is kept (DO NOTHING) and read below;
+            # RETURNING gives the ones this batch created.
             insert = (
                 f"INSERT INTO {table} (uid, first_seen, last_seen, user_agent, is_bot, account_id) "
             )
+            returning = " ON CONFLICT (uid) DO NOTHING RETURNING id, uid, contact_id, account_id"
             if connection.vendor == "postgresql":
                 cursor.execute(
                     insert + "SELECT u, %s, %s, a, b, c FROM unnest("
-                    "%s::varchar[], %s::varchar[], %s::boolean[], %s::bigint[]) AS t(u, a, b, c) "
-                    "ON CONFLICT (uid) DO NOTHING",
+                    "%s::varchar[], %s::varchar[], %s::boolean[], %s::bigint[]) AS t(u, a, b, c)"
+                    + returning,
                     [when, when, *columns],
                 )
             else:
@@ -161,20 +166,26 @@ def _upsert_visitors(
                     insert
                     + "VALUES "
                     + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(new))
-                    + " ON CONFLICT (uid) DO NOTHING",
+                    + returning,
                     [
                         v
                         for uid, *rest in zip(*columns, strict=True)
                         for v in (uid, when, when, *rest)
                     ],
                 )
-            cursor.execute(
-                f"SELECT id, uid, contact_id, account_id FROM {table} WHERE uid {_among(new)}",
-                _among_params(new),
-            )
             known.update(
                 (uid, (pk, contact, account)) for pk, uid, contact, account in cursor.fetchall()
             )
+            raced = [uid for uid in new if uid not in known]
+            if raced:
+                columns_read = "id, uid, contact_id, account_id"
+                cursor.execute(
+                    f"SELECT {columns_read} FROM {table} WHERE uid {_among(raced)}",
+                    _among_params(raced),
+                )
+                known.update(
+                    (uid, (pk, contact, account)) for pk, uid, contact, account in cursor.fetchall()
+                )
     return known
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -100,15 +101,25 @@ class _SiteCache:
 site_cache = _SiteCache()
 
 
+_V4_MAPPED = 0xFFFF << 32  # ::ffff:0:0/96, where IPv4 addresses sit in IPv6 space
+
+
 def ip_key(address: str) -> str | None:
-    """A sortable text key of an IP address (IPv4 mapped into IPv6 space), None if invalid."""
+    """A sortable text key of an IP address (IPv4 mapped into IPv6 space), None if invalid.
+
+    The C parser, not `ipaddress`: every new visitor's address is looked up, and parsing it
+    with `ipaddress` cost more than the rest of the visitor's row.
+    """
     try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
+        if ":" in address:  # a zone ("fe80::1%eth0") does not change the address
+            value = int.from_bytes(
+                socket.inet_pton(socket.AF_INET6, address.partition("%")[0]), "big"
+            )
+        else:
+            value = _V4_MAPPED | int.from_bytes(socket.inet_pton(socket.AF_INET, address), "big")
+    except (OSError, ValueError, TypeError):
         return None
-    if ip.version == 4:
-        ip = ipaddress.IPv6Address(f"::ffff:{ip}")
-    return f"{int(ip):039d}"
+    return f"{value:039d}"
 
 
 def range_keys(cidr: str) -> tuple[str, str]:
