@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import zoneinfo
@@ -158,6 +159,16 @@ MEDIA_ROOT = UPLOAD_DIR
 # Collect endpoint: hits per second one IP address may send (offices share one address).
 TSUNAGARI_COLLECT_RATE = env_int("TSUNAGARI_COLLECT_RATE", 50)
 TSUNAGARI_COLLECT_BURST = env_int("TSUNAGARI_COLLECT_BURST", 200)
+# Reverse proxies / load balancers in front of Tsunagari (addresses or CIDR ranges): requests
+# from them are taken to come from the address X-Forwarded-For names (tsunagari/core/proxies.py).
+TSUNAGARI_TRUSTED_PROXIES = env_list("TSUNAGARI_TRUSTED_PROXIES", [])
+for _proxy in TSUNAGARI_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ConfigError(
+            f"TSUNAGARI_TRUSTED_PROXIES: {_proxy!r} is not an IP address or CIDR range"
+        ) from None
 # Where the snippet sends page views when a `tsunagari collect` server takes them: its public
 # URL, e.g. https://collect.example.co.jp (docs/scaling.md). Empty: this web app's /t/collect.
 TSUNAGARI_COLLECT_URL = env_str("TSUNAGARI_COLLECT_URL", "").rstrip("/")

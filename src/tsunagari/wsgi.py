@@ -11,9 +11,16 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tsunagari.settings")
 django_application = get_wsgi_application()
 
+from django.conf import settings  # noqa: E402
+
+from tsunagari.core.proxies import BehindProxies  # noqa: E402
 from tsunagari.tracking.endpoint import CollectFastPath  # noqa: E402  (needs Django set up)
 
 application = CollectFastPath(django_application)
+if settings.TSUNAGARI_TRUSTED_PROXIES:
+    # Behind a reverse proxy: every request, the collect fast path's too, sees the visitor's
+    # address instead of the proxy's.
+    application = BehindProxies(application)
 
 if os.environ.get("TSUNAGARI_EMBEDDED_WORKER") == "1":
     # `tsunagari serve` without --no-worker: due work runs beside the web app, in this process.

@@ -202,3 +202,31 @@ def test_an_unknown_time_zone_stops_start_up(tmp_path, zone):
 def test_tls_and_ssl_together_are_refused(tmp_path):
     result = load_settings(tmp_path, "EMAIL_USE_TLS", EMAIL_USE_TLS="true", EMAIL_USE_SSL="true")
     assert_config_error(result, "EMAIL_USE_TLS and EMAIL_USE_SSL")
+
+
+def test_the_collect_url_and_trusted_proxies_are_read_and_checked(tmp_path):
+    result = load_settings(
+        tmp_path,
+        "TSUNAGARI_COLLECT_URL",
+        "TSUNAGARI_TRUSTED_PROXIES",
+        TSUNAGARI_COLLECT_URL="https://collect.example.co.jp/",
+        TSUNAGARI_TRUSTED_PROXIES="10.0.0.0/8, 192.0.2.7",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "TSUNAGARI_COLLECT_URL": "https://collect.example.co.jp",
+        "TSUNAGARI_TRUSTED_PROXIES": ["10.0.0.0/8", "192.0.2.7"],
+    }
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "collect.example.co.jp", "https://a b"])
+def test_a_collect_url_that_is_not_http_stops_start_up(tmp_path, url):
+    result = load_settings(tmp_path, "TSUNAGARI_COLLECT_URL", TSUNAGARI_COLLECT_URL=url)
+    assert_config_error(result, "TSUNAGARI_COLLECT_URL", "not an http(s) URL")
+
+
+def test_a_trusted_proxy_that_is_not_an_address_stops_start_up(tmp_path):
+    result = load_settings(
+        tmp_path, "TSUNAGARI_TRUSTED_PROXIES", TSUNAGARI_TRUSTED_PROXIES="10.0.0.0/8, proxy.lan"
+    )
+    assert_config_error(result, "TSUNAGARI_TRUSTED_PROXIES", "'proxy.lan' is not an IP address")

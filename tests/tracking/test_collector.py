@@ -18,6 +18,7 @@ import time
 import pytest
 from django.db import connection  # noqa: F401  (read by the skipif conditions)
 
+from tests.crm.factories import make_account
 from tests.processes import database_url, free_port, start_collector, stop_collector, wait_until
 from tests.tracking.conftest import ORIGIN
 from tsunagari.tracking import collector as collector_module
@@ -25,7 +26,8 @@ from tsunagari.tracking import ingest
 from tsunagari.tracking.collect import parse_hit
 from tsunagari.tracking.collector import AwaitedHit, LoopWaker
 from tsunagari.tracking.ingest import GroupCommitWriter, IngestTimeout
-from tsunagari.tracking.models import Touchpoint, TrackedSite, Visitor
+from tsunagari.tracking.models import IpRange, Touchpoint, TrackedSite, Visitor
+from tsunagari.tracking.sites import range_keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -243,3 +245,37 @@ def test_the_snippet_shown_to_staff_points_at_the_collect_server_when_there_is_o
     settings.TSUNAGARI_COLLECT_URL = "https://collect.example.co.jp"
     page = admin_client_.get("/tracking/").content.decode()
     assert 'data-collect="https://collect.example.co.jp"' in page
+
+
+def test_behind_a_trusted_proxy_visitors_are_known_by_their_own_address():
+    # The load balancer (here: this machine) forwards each browser's address; company IP
+    # ranges and the flood limit apply to that, not to the balancer's.
+    TrackedSite.objects.create(name="コーポレートサイト", origin=ORIGIN)
+    office = make_account(name="株式会社つなぎ")
+    start, end = range_keys("203.0.113.0/24")
+    IpRange.objects.create(account=office, cidr="203.0.113.0/24", start=start, end=end)
+    port = free_port()
+    process = start_collector(
+        port,
+        TSUNAGARI_TRUSTED_PROXIES="127.0.0.1",
+        TSUNAGARI_COLLECT_RATE="1",
+        TSUNAGARI_COLLECT_BURST="5",
+    )
+    try:
+
+        def visit(uid: str, forwarded_for: str) -> int:
+            body = json.dumps({"k": "pv", "v": uid, "u": f"{ORIGIN}/", "c": 1}).encode()
+            headers = {"Origin": ORIGIN, "User-Agent": CHROME, "X-Forwarded-For": forwarded_for}
+            return _request(port, "POST", "/t/collect", body, headers)[0]
+
+        assert visit("1" * 32, "203.0.113.9") == 204  # from the company's office
+        assert visit("2" * 32, "198.51.100.20") == 204  # from elsewhere
+        # One address floods and is cut off; another is not held back by it.
+        flood = [visit("3" * 32, "198.51.100.66") for _ in range(12)]
+        assert 429 in flood
+        assert visit("4" * 32, "198.51.100.77") == 204
+    finally:
+        stop_collector(process)
+    assert Visitor.objects.get(uid="1" * 32).account == office
+    assert Visitor.objects.get(uid="2" * 32).account is None
+    assert Visitor.objects.filter(uid="4" * 32).exists()

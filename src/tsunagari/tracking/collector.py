@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from tsunagari.core.proxies import client_address
 from tsunagari.tracking import ingest
 from tsunagari.tracking.collect import MAX_BODY_BYTES
 from tsunagari.tracking.endpoint import Reply, collect_decision, error
@@ -114,6 +115,9 @@ class Collector:
         gc.collect()
         gc.freeze()
 
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.writer.stop()  # shutting down: commit what is queued before the process ends
+
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         if scope.proto != "http":
             return
@@ -148,7 +152,7 @@ class Collector:
             body=body,
             user_agent=headers.get("user-agent", ""),
             dnt=headers.get("dnt") == "1",
-            ip=_client_ip(scope.client),
+            ip=client_address(_client_ip(scope.client), headers.get("x-forwarded-for", "")),
             make=AwaitedHit,
         )
         if isinstance(decided, Reply):
