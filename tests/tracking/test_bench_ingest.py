@@ -13,10 +13,12 @@ from django.conf import settings
 pytestmark = pytest.mark.xdist_group("bench-datasets")
 
 
-def test_the_ingest_benchmark_loses_no_acknowledged_hit_across_a_crash():
+@pytest.mark.parametrize("server", ["collect", "serve"])
+def test_the_ingest_benchmark_loses_no_acknowledged_hit_across_a_crash(server):
     env = {
         **os.environ,
         "TSUNAGARI_BENCH_INGEST_SECONDS": "4",
+        "TSUNAGARI_BENCH_INGEST_SERVER": server,
         "TSUNAGARI_DATA_DIR": str(settings.DATA_DIR),
     }
     result = subprocess.run(
@@ -29,6 +31,7 @@ def test_the_ingest_benchmark_loses_no_acknowledged_hit_across_a_crash():
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["bench"] == "ingest" and figures["server_restarts"] == 1
+    assert figures["server"] == server
     assert figures["acked"] > 0 and figures["lost"] == 0
     assert figures["stored"] >= figures["acked"]
     assert figures["events_per_s"] > 0 and figures["ceiling_events_per_s"] > 0
