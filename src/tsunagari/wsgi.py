@@ -4,6 +4,7 @@ The tracking collect endpoint is answered in front of Django: it is the one URL 
 every page view of every tracked site, and it needs none of Django's middleware.
 """
 
+import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -21,6 +22,11 @@ if settings.TSUNAGARI_TRUSTED_PROXIES:
     # Behind a reverse proxy: every request, the collect fast path's too, sees the visitor's
     # address instead of the proxy's.
     application = BehindProxies(application)
+
+# What is loaded by now lives as long as the process: keep it out of the garbage collector's
+# full collections, each otherwise a pause of tens of milliseconds for every request in it.
+gc.collect()
+gc.freeze()
 
 if os.environ.get("TSUNAGARI_EMBEDDED_WORKER") == "1":
     # `tsunagari serve` without --no-worker: due work runs beside the web app, in this process.
