@@ -153,6 +153,8 @@ def test_a_flood_from_one_address_is_cut_off_with_429(site, monkeypatch):
 def test_the_preflight_answers_only_registered_origins(site):
     ok = Client().options("/t/collect", headers={"Origin": ORIGIN})
     assert ok.status_code == 204 and ok["Access-Control-Allow-Origin"] == ORIGIN
+    assert ok["Access-Control-Allow-Methods"] == "POST, OPTIONS"
+    assert ok["Access-Control-Allow-Headers"] == "Content-Type"
     assert Client().options("/t/collect", headers={"Origin": "https://x.test"}).status_code == 403
 
 

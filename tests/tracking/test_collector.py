@@ -161,6 +161,8 @@ def test_the_collect_server_stores_a_page_view_before_it_answers(collector):
     status, headers, body = _page_view(collector)
     assert (status, body) == (204, b"")
     assert headers["access-control-allow-origin"] == ORIGIN
+    # No content, no length (RFC 9110); what the origin may send is the preflight's to say.
+    assert "content-length" not in headers and "access-control-allow-methods" not in headers
     stored = Touchpoint.objects.get()  # stored by the time the browser has its answer
     assert stored.type == "page_view" and stored.path == "/pricing"
     assert stored.utm_source == "expo" and stored.source == ORIGIN
@@ -195,6 +197,8 @@ def test_the_collect_server_refuses_what_the_snippet_would_not_send(collector):
     # The preflight answers registered origins only.
     status, headers, _ = _request(collector, "OPTIONS", "/t/collect", headers={"Origin": ORIGIN})
     assert status == 204 and headers["access-control-allow-methods"] == "POST, OPTIONS"
+    assert headers["access-control-allow-origin"] == ORIGIN
+    assert headers["access-control-max-age"] == "86400"
     evil = {"Origin": "https://evil.example.com"}
     assert _request(collector, "OPTIONS", "/t/collect", headers=evil)[0] == 403
     assert not Touchpoint.objects.exists() and not Visitor.objects.exists()

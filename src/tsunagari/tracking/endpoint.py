@@ -28,21 +28,27 @@ class Reply:
     status: int
     body: bytes = b""
     cors_origin: str = ""  # echo as Access-Control-Allow-Origin when set
+    preflight: bool = False  # the answer to OPTIONS: what the origin may send, for a day
 
     @property
     def content_type(self) -> str:
         return "application/json" if self.body else "text/plain"
 
     def headers(self) -> list[tuple[str, str]]:
-        headers = [("Content-Type", self.content_type), ("Content-Length", str(len(self.body)))]
+        # A 204 has no content, so no Content-Length either (RFC 9110, 8.6).
+        headers = (
+            []
+            if self.status == 204
+            else [("Content-Type", self.content_type), ("Content-Length", str(len(self.body)))]
+        )
         if self.cors_origin:
-            headers += [
-                ("Access-Control-Allow-Origin", self.cors_origin),
-                ("Access-Control-Allow-Methods", "POST, OPTIONS"),
-                ("Access-Control-Allow-Headers", "Content-Type"),
-                ("Access-Control-Max-Age", "86400"),
-                ("Vary", "Origin"),
-            ]
+            headers += [("Access-Control-Allow-Origin", self.cors_origin), ("Vary", "Origin")]
+            if self.preflight:
+                headers += [
+                    ("Access-Control-Allow-Methods", "POST, OPTIONS"),
+                    ("Access-Control-Allow-Headers", "Content-Type"),
+                    ("Access-Control-Max-Age", "86400"),
+                ]
         return headers
 
 
@@ -116,7 +122,7 @@ def collect_decision(
     if method == "OPTIONS":
         if site_cache.get(origin) is None:
             return error(403, "origin not registered")
-        return Reply(204, cors_origin=origin)
+        return Reply(204, cors_origin=origin, preflight=True)
     if method != "POST":
         return error(405, "POST only")
     site, refused = checked_site(origin, ip)
