@@ -283,3 +283,11 @@ def test_behind_a_trusted_proxy_visitors_are_known_by_their_own_address():
     assert Visitor.objects.get(uid="1" * 32).account == office
     assert Visitor.objects.get(uid="2" * 32).account is None
     assert Visitor.objects.filter(uid="4" * 32).exists()
+
+
+@pytest.mark.parametrize(
+    ("client", "address"),
+    [("203.0.113.9:51234", "203.0.113.9"), ("[2001:db8::1]:51234", "2001:db8::1"), ("", "")],
+)
+def test_the_peer_address_is_read_from_what_granian_gives(client, address):
+    assert collector_module._client_ip(client) == address
