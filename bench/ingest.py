@@ -60,7 +60,9 @@ def _bench_database() -> tuple[str, dict]:
     """A fresh database for this run on the configured server (SQLite file or PostgreSQL)."""
     default = connections["default"].settings_dict
     if connection.vendor == "sqlite":
-        path = Path(settings.DATA_DIR) / "bench" / "ingest.sqlite3"
+        # One file per run, as one database per run on PostgreSQL below: two runs at once (two
+        # test processes) must not delete each other's.
+        path = Path(settings.DATA_DIR) / "bench" / f"ingest-{os.getpid()}.sqlite3"
         path.parent.mkdir(parents=True, exist_ok=True)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -97,6 +99,9 @@ def _drop_bench_database(config: dict) -> None:
     if connection.vendor == "postgresql":
         with _maintenance_connection(config) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{config["NAME"]}" WITH (FORCE)')
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{config['NAME']}{suffix}").unlink(missing_ok=True)
 
 
 def _point_default_at(config: dict) -> None:
