@@ -34,8 +34,10 @@ def _within(address: str, networks: tuple[Network, ...]) -> bool | None:
 
 def client_address(peer: str, forwarded_for: str) -> str:
     """The address a request came from, seen through the trusted proxies in front of us."""
+    if not forwarded_for:  # a browser straight to us: nothing to look up (the common case)
+        return peer
     networks = _networks(tuple(settings.TSUNAGARI_TRUSTED_PROXIES))
-    if not networks or not forwarded_for or not _within(peer, networks):
+    if not networks or not _within(peer, networks):
         return peer
     hops = [hop.strip() for hop in forwarded_for.split(",")]
     for hop in reversed(hops):
